@@ -1,0 +1,174 @@
+"""Encoding and decoding of multipart messages: msgpack header + raw array frames."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from wire.errors import ErrorCode
+
+PROTOCOL_VERSION: tuple[int, int] = (1, 0)
+"""(major, minor). Peers with another major version are refused with a clear error."""
+
+ALLOWED_DTYPES: frozenset[str] = frozenset(
+    {"uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32", "float64", "bool"}
+)
+"""Array dtypes that may cross the wire: plain little-endian numbers only, never objects."""
+
+MAX_ARRAY_BYTES = 64 * 1024 * 1024
+MAX_ARRAYS = 64
+MAX_HEADER_BYTES = 64 * 1024
+MAX_NDIM = 8
+
+
+class WireError(Exception):
+    """A message that cannot be decoded or fails validation; `code` is an `ErrorCode`."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Message:
+    """A decoded message: the header map and the named arrays it describes."""
+
+    header: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.header.get(key, default)
+
+
+_WIRE_DTYPES: dict[str, np.dtype] = {name: np.dtype(name).newbyteorder("<") for name in ALLOWED_DTYPES}
+_WIRE_NAMES: dict[np.dtype, str] = {dtype: name for name, dtype in _WIRE_DTYPES.items()}
+"""Little-endian dtypes by their names, and back (a dict lookup is far cheaper than dtype.name)."""
+
+
+def _wire_array(value: Any) -> tuple[np.ndarray, str]:
+    """The array as it travels (allowed dtype, little-endian, C-contiguous), and its dtype name."""
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    name = _WIRE_NAMES.get(array.dtype)
+    if name is None:
+        name = array.dtype.name
+        if name not in ALLOWED_DTYPES:
+            raise WireError(ErrorCode.INVALID_ARGUMENT, f"dtype {array.dtype} cannot be sent")
+        array = array.astype(_WIRE_DTYPES[name])
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
+    return array, name
+
+
+def encode(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> list[Any]:
+    """Frames for `socket.send_multipart`: the packed header, then one buffer per array.
+
+    The protocol version is added to the header. Arrays are sent little-endian and
+    C-contiguous; buffers of contiguous arrays are passed through without a copy, so
+    an array must not be modified in place until the message has been sent.
+    """
+    full = dict(header)
+    full["v"] = PROTOCOL_VERSION
+    frames: list[Any] = [b""]
+    if arrays:
+        descriptors = []
+        for name, value in arrays.items():
+            array, dtype_name = _wire_array(value)
+            descriptors.append((name, dtype_name, array.shape))
+            frames.append(array if array.ndim else array.tobytes())
+        full["arrays"] = descriptors
+    frames[0] = msgpack.packb(full, use_bin_type=True)
+    return frames
+
+
+def _frame_bytes(frame: Any) -> memoryview:
+    buffer = getattr(frame, "buffer", None)  # zmq.Frame received with copy=False
+    view = memoryview(buffer if buffer is not None else frame)
+    if view.format == "B" and view.ndim == 1:
+        return view
+    if view.nbytes == 0 or not view.c_contiguous:
+        return memoryview(view.tobytes())
+    return view.cast("B")
+
+
+def _check_version(header: dict[str, Any]) -> None:
+    version = header.get("v")
+    if (
+        not isinstance(version, (list, tuple))
+        or len(version) != 2
+        or not all(isinstance(part, int) for part in version)
+    ):
+        raise WireError(ErrorCode.MALFORMED, "header has no protocol version 'v': [major, minor]")
+    if version[0] != PROTOCOL_VERSION[0]:
+        raise WireError(
+            ErrorCode.VERSION_MISMATCH,
+            f"peer speaks protocol {version[0]}.{version[1]}, this side speaks "
+            f"{PROTOCOL_VERSION[0]}.{PROTOCOL_VERSION[1]}; upgrade the older side",
+        )
+
+
+def _check_descriptor(descriptor: Any) -> tuple[str, np.dtype, tuple[int, ...]]:
+    if not isinstance(descriptor, (list, tuple)) or len(descriptor) != 3:
+        raise WireError(ErrorCode.MALFORMED, "array descriptor must be [name, dtype, shape]")
+    name, dtype_name, shape = descriptor
+    if not isinstance(name, str) or not name:
+        raise WireError(ErrorCode.MALFORMED, "array name must be a non-empty string")
+    dtype = _WIRE_DTYPES.get(dtype_name) if isinstance(dtype_name, str) else None
+    if dtype is None:
+        raise WireError(ErrorCode.MALFORMED, f"array {name!r}: dtype {dtype_name!r} is not allowed")
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) > MAX_NDIM
+        or not all(type(dim) is int and dim >= 0 for dim in shape)
+    ):
+        raise WireError(ErrorCode.MALFORMED, f"array {name!r}: shape must be a list of sizes >= 0")
+    return name, dtype, tuple(shape)
+
+
+def decode(frames: Sequence[Any]) -> Message:
+    """Decode and validate a multipart message; raises `WireError`, never anything else.
+
+    Array buffers are wrapped without copying; they are read-only views into the frames.
+    """
+    if not frames:
+        raise WireError(ErrorCode.MALFORMED, "empty message")
+    head = _frame_bytes(frames[0])
+    if len(head) > MAX_HEADER_BYTES:
+        raise WireError(ErrorCode.MALFORMED, f"header of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(head, raw=False, strict_map_key=True, max_bin_len=0, max_ext_len=0)
+    except Exception as exc:  # msgpack raises several unrelated exception types
+        raise WireError(ErrorCode.MALFORMED, f"header is not valid msgpack: {exc}") from None
+    if not isinstance(header, dict):
+        raise WireError(ErrorCode.MALFORMED, "header must be a msgpack map")
+    _check_version(header)
+    descriptors = header.pop("arrays", [])
+    if not isinstance(descriptors, (list, tuple)) or len(descriptors) > MAX_ARRAYS:
+        raise WireError(ErrorCode.MALFORMED, f"'arrays' must be a list of at most {MAX_ARRAYS}")
+    if len(descriptors) != len(frames) - 1:
+        raise WireError(
+            ErrorCode.MALFORMED,
+            f"header describes {len(descriptors)} arrays but {len(frames) - 1} frames follow",
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for descriptor, frame in zip(descriptors, frames[1:], strict=True):
+        name, dtype, shape = _check_descriptor(descriptor)
+        if name in arrays:
+            raise WireError(ErrorCode.MALFORMED, f"array {name!r} appears twice")
+        buffer = _frame_bytes(frame)
+        expected = dtype.itemsize * math.prod(shape)
+        if expected > MAX_ARRAY_BYTES:
+            raise WireError(ErrorCode.MALFORMED, f"array {name!r} of {expected} bytes is too large")
+        if len(buffer) != expected:
+            raise WireError(
+                ErrorCode.MALFORMED,
+                f"array {name!r}: {len(buffer)} bytes do not match {dtype.name}{list(shape)}",
+            )
+        array = np.frombuffer(buffer, dtype=dtype)
+        arrays[name] = array if len(shape) == 1 else array.reshape(shape)
+    return Message(header=header, arrays=arrays)
