@@ -1,0 +1,54 @@
+"""Configuration of the robot server process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from robot_server.backends.mujoco_sim.world import SimConfig
+from robot_server.limits import DEFAULT_LIMITS_FILE
+
+
+@dataclass(frozen=True)
+class ActionScale:
+    """What a normalised action of 1.0 means, per control period."""
+
+    translation: float = 0.03
+    """Metres of TCP translation per unit action, per axis."""
+    rotation: float = 0.15
+    """Radians of TCP rotation per unit action, per axis (rotation vector, base frame)."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The robot server: where it listens, what it drives and how."""
+
+    host: str = "127.0.0.1"
+    """Address to bind. Any address but loopback also needs `curve_secret_key`."""
+    port: int = 5555
+    """Request/reply port (queries and commands)."""
+    pub_port: int = 5556
+    """Port of the published stream of state and images, for clients that only watch."""
+    backend: Literal["sim"] = "sim"
+    """Arm and camera backend."""
+    mode: Literal["lockstep", "realtime"] = "lockstep"
+    """Start-up mode; clients switch with `set_mode`. Lockstep is simulation only."""
+    limits: Path = DEFAULT_LIMITS_FILE
+    """The safety limits file."""
+    control_period: float = 0.1
+    """Seconds of simulated time one lockstep `step` advances."""
+    action_scale: ActionScale = field(default_factory=ActionScale)
+    """Scaling of normalised actions (`act`, `step`)."""
+    pub_hz: float = 30.0
+    """Rate of the published stream (at most; lockstep publishes only when time moved)."""
+    pub_images: bool = True
+    """Whether the published stream carries camera images."""
+    seed: int = 0
+    """Seed of the reset randomisation when a reset names none."""
+    sim: SimConfig = field(default_factory=SimConfig)
+    """Simulated arm, cameras and task."""
+    curve_secret_key: Path | None = None
+    """CurveZMQ secret key file of the server (`rlif keys`); required off loopback."""
+    curve_clients: Path | None = None
+    """Folder of the public key files of the clients allowed in; required with curve."""

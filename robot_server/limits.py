@@ -1,0 +1,188 @@
+"""Safety limits: loaded from the one limits file, applied to every target the arm gets."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from wire.geometry import (
+    quat_from_rotvec,
+    quat_mul,
+    quat_normalize,
+    rotation_between,
+)
+
+DEFAULT_LIMITS_FILE = Path(__file__).with_name("limits.yaml")
+
+CLAMP_KINDS = (
+    "workspace",
+    "orientation",
+    "step_translation",
+    "step_rotation",
+    "gripper_width",
+    "gripper_force",
+    "action_range",
+)
+"""What a clamp counter counts: which limit changed a requested value."""
+
+
+PLAUSIBLE_POSITION = 2.0
+"""Absolute targets beyond this many metres from the base on any axis are rejected, not clamped."""
+PLAUSIBLE_TRANSLATION = 1.0
+"""Relative moves longer than this (metres, any axis) are rejected, not clamped."""
+PLAUSIBLE_ROTATION = math.pi
+"""Relative rotations beyond this angle (rad) are rejected."""
+PLAUSIBLE_WIDTH = 1.0
+"""Gripper widths outside [0, this] metres are rejected; within it they are clamped."""
+PLAUSIBLE_FORCE = 1000.0
+"""Gripper forces outside [0, this] newtons are rejected; within it they are clamped."""
+ACTION_TOLERANCE = 1e-6
+"""Normalised actions may exceed [-1, 1] by this much (then clipped); more is rejected."""
+
+
+class LimitsError(ValueError):
+    """The limits file is missing a field or holds an inconsistent value."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    workspace_min: np.ndarray
+    workspace_max: np.ndarray
+    reference_quat: np.ndarray
+    max_orientation_deviation: float
+    max_translation: float
+    max_rotation: float
+    gripper_min_width: float
+    gripper_max_width: float
+    gripper_max_force: float
+    gripper_default_force: float
+    cmd_timeout: float
+    link_timeout: float
+
+    def __post_init__(self) -> None:
+        numbers = [
+            self.max_orientation_deviation,
+            self.max_translation,
+            self.max_rotation,
+            self.gripper_min_width,
+            self.gripper_max_width,
+            self.gripper_max_force,
+            self.gripper_default_force,
+            self.cmd_timeout,
+            self.link_timeout,
+        ]
+        arrays = [self.workspace_min, self.workspace_max, self.reference_quat]
+        if not all(np.isfinite(n) for n in numbers) or not all(np.isfinite(a).all() for a in arrays):
+            raise LimitsError("every limit must be a finite number")
+        if self.workspace_min.shape != (3,) or self.workspace_max.shape != (3,):
+            raise LimitsError("workspace min and max need 3 values each")
+        if not (self.workspace_min < self.workspace_max).all():
+            raise LimitsError("workspace min must be below max on every axis")
+        if self.reference_quat.shape != (4,) or abs(np.linalg.norm(self.reference_quat) - 1) > 1e-3:
+            raise LimitsError("orientation.reference_quat must be a unit quaternion [w, x, y, z]")
+        if not 0 < self.max_orientation_deviation <= np.pi / 2:
+            raise LimitsError("orientation.max_deviation must be in (0, pi/2]")
+        if self.max_translation <= 0 or self.max_rotation <= 0:
+            raise LimitsError("per_command limits must be positive")
+        if not 0 <= self.gripper_min_width < self.gripper_max_width:
+            raise LimitsError("gripper widths must satisfy 0 <= min_width < max_width")
+        if not 0 < self.gripper_default_force <= self.gripper_max_force:
+            raise LimitsError("gripper default_force must be in (0, max_force]")
+        if not 0 < self.cmd_timeout < self.link_timeout:
+            raise LimitsError("watchdog timeouts must satisfy 0 < cmd_timeout < link_timeout")
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_LIMITS_FILE) -> Limits:
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+            return cls(
+                workspace_min=np.array(raw["workspace"]["min"], dtype=np.float64),
+                workspace_max=np.array(raw["workspace"]["max"], dtype=np.float64),
+                reference_quat=np.array(raw["orientation"]["reference_quat"], dtype=np.float64),
+                max_orientation_deviation=float(raw["orientation"]["max_deviation"]),
+                max_translation=float(raw["per_command"]["max_translation"]),
+                max_rotation=float(raw["per_command"]["max_rotation"]),
+                gripper_min_width=float(raw["gripper"]["min_width"]),
+                gripper_max_width=float(raw["gripper"]["max_width"]),
+                gripper_max_force=float(raw["gripper"]["max_force"]),
+                gripper_default_force=float(raw["gripper"]["default_force"]),
+                cmd_timeout=float(raw["watchdog"]["cmd_timeout"]),
+                link_timeout=float(raw["watchdog"]["link_timeout"]),
+            )
+        except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+            if isinstance(exc, LimitsError):
+                raise
+            raise LimitsError(f"limits file {path}: {exc!r}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class ClampedTarget:
+    pos: np.ndarray
+    quat: np.ndarray
+    clamped: list[str] = field(default_factory=list)
+
+
+def _limit_rotation(rotvec: np.ndarray, max_angle: float) -> tuple[np.ndarray, bool]:
+    angle = math.sqrt(float(rotvec @ rotvec))
+    if angle <= max_angle:
+        return rotvec, False
+    return rotvec * (max_angle / angle), True
+
+
+def clamp_target(
+    limits: Limits,
+    current_pos: np.ndarray,
+    current_quat: np.ndarray,
+    target_pos: np.ndarray,
+    target_quat: np.ndarray,
+) -> ClampedTarget:
+    """The target the arm may track: within one command's translation and rotation of
+    the measured pose, then inside the workspace box and the orientation cone.
+
+    The box and cone are hard limits and always hold. For a measured pose inside them
+    the result also stays within one step of it: clipping to a box never moves a point
+    away from a point inside the box, and the cone's projection (towards its axis)
+    shortens the rotation from a measured orientation inside it.
+    """
+    clamped: list[str] = []
+    pos = np.asarray(target_pos, dtype=np.float64)
+    step = pos - current_pos
+    distance = math.sqrt(float(step @ step))
+    if distance > limits.max_translation:
+        pos = current_pos + step * (limits.max_translation / distance)
+        clamped.append("step_translation")
+    boxed = np.clip(pos, limits.workspace_min, limits.workspace_max)
+    if (boxed != pos).any():
+        clamped.append("workspace")
+
+    quat = quat_normalize(target_quat)
+    turn, was_limited = _limit_rotation(rotation_between(current_quat, quat), limits.max_rotation)
+    if was_limited:
+        quat = quat_mul(quat_from_rotvec(turn), current_quat)
+        clamped.append("step_rotation")
+    from_reference, was_limited = _limit_rotation(
+        rotation_between(limits.reference_quat, quat), limits.max_orientation_deviation
+    )
+    if was_limited:
+        quat = quat_mul(quat_from_rotvec(from_reference), limits.reference_quat)
+        clamped.append("orientation")
+    return ClampedTarget(pos=boxed, quat=quat_normalize(quat), clamped=clamped)
+
+
+def clamp_gripper(limits: Limits, width: float, force: float) -> tuple[float, float, list[str]]:
+    clamped = []
+    safe_width = min(max(width, limits.gripper_min_width), limits.gripper_max_width)
+    if safe_width != width:
+        clamped.append("gripper_width")
+    safe_force = min(max(force, 0.0), limits.gripper_max_force)
+    if safe_force != force:
+        clamped.append("gripper_force")
+    return safe_width, safe_force, clamped
