@@ -1,0 +1,1 @@
+"""Calibration: built by a later issue."""

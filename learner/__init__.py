@@ -1,0 +1,1 @@
+"""Learner: built by a later issue."""

@@ -1,0 +1,3 @@
+from rlif.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Operators: SpaceMouse and keyboard teleoperation, and simulated operators."""
