@@ -1,0 +1,36 @@
+"""Binding: loopback by default; anything else only with CurveZMQ keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from robot_server.client import CurveKeys, RobotClient, RobotUnavailable
+from robot_server.security import BindError, check_bind, make_keys
+
+
+def test_non_loopback_bind_needs_keys(tmp_path) -> None:
+    check_bind("127.0.0.1", None, None)
+    check_bind("localhost", None, None)
+    with pytest.raises(BindError, match="CurveZMQ"):
+        check_bind("0.0.0.0", None, None)
+    keys = make_keys(tmp_path)
+    check_bind("0.0.0.0", keys["server_secret"], keys["clients"])
+
+
+def test_curve_lets_known_clients_in_and_keeps_others_out(start_server, tmp_path) -> None:
+    keys = make_keys(tmp_path / "keys")
+    running = start_server(curve_secret_key=keys["server_secret"], curve_clients=keys["clients"])
+    known = RobotClient(running.address, timeout=2.0, curve=CurveKeys(keys["server_public"], keys["client_secret"]))
+    assert known.state()["mode"] == "lockstep"
+    known.close()
+    plain = RobotClient(running.address, timeout=0.5, retries=0)
+    with pytest.raises(RobotUnavailable):
+        plain.state()
+    plain.close()
+    stranger_keys = make_keys(tmp_path / "stranger")
+    stranger = RobotClient(
+        running.address, timeout=0.5, retries=0, curve=CurveKeys(keys["server_public"], stranger_keys["client_secret"])
+    )
+    with pytest.raises(RobotUnavailable):
+        stranger.state()
+    stranger.close()
