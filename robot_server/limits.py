@@ -11,10 +11,11 @@ import numpy as np
 import yaml
 
 from wire.geometry import (
-    quat_from_rotvec,
-    quat_mul,
-    quat_normalize,
-    rotation_between,
+    as_tuple,
+    quat_from_rotvec_t,
+    quat_mul_t,
+    quat_normalize_t,
+    rotation_between_t,
 )
 
 DEFAULT_LIMITS_FILE = Path(__file__).with_name("limits.yaml")
@@ -130,11 +131,10 @@ class ClampedTarget:
     clamped: list[str] = field(default_factory=list)
 
 
-def _limit_rotation(rotvec: np.ndarray, max_angle: float) -> tuple[np.ndarray, bool]:
-    angle = math.sqrt(float(rotvec @ rotvec))
-    if angle <= max_angle:
-        return rotvec, False
-    return rotvec * (max_angle / angle), True
+def _shrink(rotvec: tuple[float, float, float], max_angle: float) -> float:
+    """The factor that brings a rotation vector's angle down to max_angle (1.0 if within)."""
+    angle = math.sqrt(rotvec[0] ** 2 + rotvec[1] ** 2 + rotvec[2] ** 2)
+    return 1.0 if angle <= max_angle else max_angle / angle
 
 
 def clamp_target(
@@ -163,18 +163,20 @@ def clamp_target(
     if (boxed != pos).any():
         clamped.append("workspace")
 
-    quat = quat_normalize(target_quat)
-    turn, was_limited = _limit_rotation(rotation_between(current_quat, quat), limits.max_rotation)
-    if was_limited:
-        quat = quat_mul(quat_from_rotvec(turn), current_quat)
+    quat = quat_normalize_t(as_tuple(target_quat))
+    current = as_tuple(current_quat)
+    turn = rotation_between_t(current, quat)
+    scale = _shrink(turn, limits.max_rotation)
+    if scale < 1.0:
+        quat = quat_mul_t(quat_from_rotvec_t([v * scale for v in turn]), current)
         clamped.append("step_rotation")
-    from_reference, was_limited = _limit_rotation(
-        rotation_between(limits.reference_quat, quat), limits.max_orientation_deviation
-    )
-    if was_limited:
-        quat = quat_mul(quat_from_rotvec(from_reference), limits.reference_quat)
+    reference = as_tuple(limits.reference_quat)
+    from_reference = rotation_between_t(reference, quat)
+    scale = _shrink(from_reference, limits.max_orientation_deviation)
+    if scale < 1.0:
+        quat = quat_mul_t(quat_from_rotvec_t([v * scale for v in from_reference]), reference)
         clamped.append("orientation")
-    return ClampedTarget(pos=boxed, quat=quat_normalize(quat), clamped=clamped)
+    return ClampedTarget(pos=boxed, quat=np.array(quat_normalize_t(quat)), clamped=clamped)
 
 
 def clamp_gripper(limits: Limits, width: float, force: float) -> tuple[float, float, list[str]]:

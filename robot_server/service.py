@@ -34,12 +34,13 @@ from robot_server.limits import (
 )
 from wire import ErrorCode, Message, WireError, decode, error_reply, ok_reply
 from wire.geometry import (
-    quat_conj,
     quat_from_rotvec,
+    quat_from_rotvec_t,
     quat_mul,
+    quat_mul_t,
     quat_normalize,
     quat_rotate,
-    rotvec_from_quat,
+    rotation_between_t,
 )
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class RobotService:
         now = time.monotonic()
         self.last_command_time = now
         self.last_request_time = now
+        self._reference_quat = tuple(limits.reference_quat.tolist())
         self._reading: ArmState | None = None
         self._reading_version: int | None = None
         self._physical: dict[str, Any] | None = None
@@ -294,13 +296,13 @@ class RobotService:
     def _physical_state(self) -> dict[str, Any]:
         arm = self.arm_state()
         if self._physical is None:
-            rotvec = rotvec_from_quat(quat_mul(arm.tcp_quat, quat_conj(self.limits.reference_quat)))
+            rotvec = rotation_between_t(self._reference_quat, arm.tcp_quat.tolist())
             physical: dict[str, Any] = {
                 "stamp": arm.stamp,
                 "fault": arm.fault,
                 "tcp_pos": arm.tcp_pos.tolist(),
                 "tcp_quat": arm.tcp_quat.tolist(),
-                "tcp_rotvec": rotvec.tolist(),
+                "tcp_rotvec": list(rotvec),
                 "tcp_linvel": arm.tcp_linvel.tolist(),
                 "tcp_angvel": arm.tcp_angvel.tolist(),
                 "joint_pos": arm.joint_pos.tolist(),
@@ -476,14 +478,16 @@ class RobotService:
     def _apply_action(self, message: Message) -> None:
         action = _finite_vector(message, "action", 7, bound=1.0 + ACTION_TOLERANCE)
         assert action is not None
-        clipped = np.clip(action, -1.0, 1.0)
-        if not np.array_equal(clipped, action):
+        values = action.tolist()
+        if max(values) > 1.0 or min(values) < -1.0:
+            values = [min(max(v, -1.0), 1.0) for v in values]
             self.clamps["action_range"] += 1
         arm = self._movable_arm()
         scale = self.config.action_scale
-        turn = quat_from_rotvec(clipped[3:6] * scale.rotation)
-        self._apply_target(arm, arm.tcp_pos + clipped[:3] * scale.translation, quat_mul(turn, arm.tcp_quat))
-        width = (clipped[6] + 1.0) / 2.0 * self.limits.gripper_max_width
+        turn = quat_from_rotvec_t([v * scale.rotation for v in values[3:6]])
+        position = arm.tcp_pos + np.array(values[:3]) * scale.translation
+        self._apply_target(arm, position, quat_mul_t(turn, arm.tcp_quat.tolist()))
+        width = (values[6] + 1.0) / 2.0 * self.limits.gripper_max_width
         self._apply_gripper(width, self.gripper_force)
 
     def _act(self, message: Message) -> Reply:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-import msgpack
+import msgspec
 import numpy as np
 import pytest
 import zmq
@@ -102,12 +102,16 @@ def bad_commands(service: RobotService) -> list[tuple[str, list]]:
         ("unknown command", acting(service, "teleport", {})),
         ("reply type", encode({"type": "ok", "cmd": "act"}, {"action": np.ones(7)})),
         ("data not map", encode({"type": "req", "cmd": "state", "data": [1, 2]})),
-        ("wrong version", [msgpack.packb({"v": [PROTOCOL_VERSION[0] + 1, 0], "type": "req", "cmd": "stop"})]),
-        ("no version", [msgpack.packb({"type": "req", "cmd": "act"})]),
+        ("wrong version", [msgspec.msgpack.encode({"v": [PROTOCOL_VERSION[0] + 1, 0], "type": "req", "cmd": "stop"})]),
+        ("no version", [msgspec.msgpack.encode({"type": "req", "cmd": "act"})]),
         ("random bytes", [b"\x93\x01\x02"]),
         (
             "missing frame",
-            [msgpack.packb({"v": VERSION, "type": "req", "cmd": "act", "arrays": [["action", "float64", [7]]]})],
+            [
+                msgspec.msgpack.encode(
+                    {"v": VERSION, "type": "req", "cmd": "act", "arrays": [["action", "float64", [7]]]}
+                )
+            ],
         ),
     ]
     return cases
@@ -128,7 +132,7 @@ def test_each_bad_command_is_rejected_without_motion(service: RobotService) -> N
 
 
 def test_version_mismatch_is_reported_as_such(service: RobotService) -> None:
-    frames = [msgpack.packb({"v": [PROTOCOL_VERSION[0] + 1, 0], "type": "req", "cmd": "state"})]
+    frames = [msgspec.msgpack.encode({"v": [PROTOCOL_VERSION[0] + 1, 0], "type": "req", "cmd": "state"})]
     message = decode(service.handle(frames))
     assert message.header["code"] == ErrorCode.VERSION_MISMATCH
     assert "upgrade" in message.header["msg"]
@@ -176,7 +180,7 @@ def fuzz_messages(draw: st.DrawFn) -> list:
                 max_size=7,
             )
         )
-        return [msgpack.packb(head, use_bin_type=True), *draw(st.lists(st.binary(max_size=16), max_size=2))]
+        return [msgspec.msgpack.encode(head), *draw(st.lists(st.binary(max_size=16), max_size=2))]
     # a well-formed request whose arguments are random and whose admission fails:
     # stale deadline, a wrong client, or data/arrays that cannot be valid.
     cmd = draw(fuzz_command)
@@ -263,7 +267,7 @@ def test_server_survives_garbage_over_the_socket(lockstep_server) -> None:
                 frames = [b"", *frames]
             if case % 3 == 0:
                 frames = ([b""] if sock_type == zmq.DEALER else []) + [
-                    msgpack.packb(
+                    msgspec.msgpack.encode(
                         {
                             "v": VERSION,
                             "type": "req",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-import msgpack
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -57,7 +57,7 @@ def test_objects_cannot_be_sent() -> None:
 
 
 def header(**fields: object) -> bytes:
-    return msgpack.packb({"v": list(PROTOCOL_VERSION), **fields})
+    return msgspec.msgpack.encode({"v": list(PROTOCOL_VERSION), **fields})
 
 
 @pytest.mark.parametrize(
@@ -65,10 +65,10 @@ def header(**fields: object) -> bytes:
     [
         ([], ErrorCode.MALFORMED),
         ([b"\xc1"], ErrorCode.MALFORMED),
-        ([msgpack.packb([1, 2])], ErrorCode.MALFORMED),
-        ([msgpack.packb({"type": "req"})], ErrorCode.MALFORMED),
-        ([msgpack.packb({"v": [2, 0], "type": "req"})], ErrorCode.VERSION_MISMATCH),
-        ([msgpack.packb({"v": "1.0"})], ErrorCode.MALFORMED),
+        ([msgspec.msgpack.encode([1, 2])], ErrorCode.MALFORMED),
+        ([msgspec.msgpack.encode({"type": "req"})], ErrorCode.MALFORMED),
+        ([msgspec.msgpack.encode({"v": [2, 0], "type": "req"})], ErrorCode.VERSION_MISMATCH),
+        ([msgspec.msgpack.encode({"v": "1.0"})], ErrorCode.MALFORMED),
         ([header(arrays=[["a", "float64", [3]]])], ErrorCode.MALFORMED),
         ([header(arrays=[["a", "float64", [3]]]), b"\x00" * 23], ErrorCode.MALFORMED),
         ([header(arrays=[["a", "object", [1]]]), b"\x00" * 8], ErrorCode.MALFORMED),
@@ -78,7 +78,7 @@ def header(**fields: object) -> bytes:
         ([header(arrays=[["a", "uint8", [1]], ["a", "uint8", [1]]]), b"x", b"y"], ErrorCode.MALFORMED),
         ([header(arrays="nope")], ErrorCode.MALFORMED),
         ([header(), b"extra"], ErrorCode.MALFORMED),
-        ([msgpack.packb({1: 2, "v": [1, 0]})], ErrorCode.MALFORMED),
+        ([msgspec.msgpack.encode({1: 2, "v": [1, 0]})], ErrorCode.MALFORMED),
         ([b"\x00" * 70000], ErrorCode.MALFORMED),
     ],
 )
@@ -91,11 +91,11 @@ def test_malformed_messages_raise_wire_errors(frames: list[bytes], code: ErrorCo
 
 def test_version_mismatch_names_both_versions() -> None:
     with pytest.raises(WireError, match=r"peer speaks protocol 7\.3"):
-        decode([msgpack.packb({"v": [7, 3]})])
+        decode([msgspec.msgpack.encode({"v": [7, 3]})])
 
 
 def test_newer_minor_version_is_accepted() -> None:
-    assert decode([msgpack.packb({"v": [PROTOCOL_VERSION[0], 99], "type": "ok"})]).header["type"] == "ok"
+    assert decode([msgspec.msgpack.encode({"v": [PROTOCOL_VERSION[0], 99], "type": "ok"})]).header["type"] == "ok"
 
 
 def test_error_reply_carries_code_and_message() -> None:
@@ -126,4 +126,11 @@ json_like = st.recursive(
 @given(json_like, st.lists(st.binary(max_size=32), max_size=3))
 def test_random_headers_never_escape_as_other_exceptions(head: object, tail: list[bytes]) -> None:
     with contextlib.suppress(WireError):
-        decode([msgpack.packb(head, use_bin_type=True), *tail])
+        decode([msgspec.msgpack.encode(head), *tail])
+
+
+def test_numpy_scalars_in_headers_become_plain_values() -> None:
+    message = roundtrip({"data": {"a": np.float64(1.5), "b": np.int64(3), "c": np.bool_(True), "d": np.arange(3)}}, {})
+    assert message.header["data"] == {"a": 1.5, "b": 3, "c": True, "d": [0, 1, 2]}
+    with pytest.raises(WireError):
+        encode({"data": {"x": object()}})

@@ -86,14 +86,14 @@ class MujocoWorld:
         self._arm_qpos = _as_slice([model.joint(n).qposadr[0] for n in ARM_JOINTS])
         self._arm_dof = _as_slice([model.joint(n).dofadr[0] for n in ARM_JOINTS])
         self._finger_qpos = _as_slice([model.joint(n).qposadr[0] for n in ("finger_left", "finger_right")])
-        self._gripper_act = model.actuator("gripper").id
+        self._gripper_acts = _as_slice([model.actuator(n).id for n in ("gripper_left", "gripper_right")])
         self._cube_qpos = model.joint("cube").qposadr[0]
         self._cube_geom = model.geom("cube").id
         self._pad_geoms = {model.geom("left_pad").id, model.geom("right_pad").id}
         self.cube_half_size = float(model.geom_size[self._cube_geom][2])
         self.joint_lower = model.jnt_range[[model.joint(n).id for n in ARM_JOINTS], 0].copy()
         self.joint_upper = model.jnt_range[[model.joint(n).id for n in ARM_JOINTS], 1].copy()
-        self.max_gripper_width = float(model.actuator_ctrlrange[self._gripper_act][1])
+        self.max_gripper_width = 2 * float(model.actuator_ctrlrange[model.actuator("gripper_left").id][1])
         self._set_impedance_gains()
         self._substeps_per_clip = max(1, round(config.clip_period / config.physics_dt))
         self.set_target(np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0]))
@@ -101,6 +101,7 @@ class MujocoWorld:
         """Increments whenever the physics state changes; cameras render when it moved on."""
         self.fault = ""
         self._scratch_rot = np.zeros(3)
+        self._gripper_force = float("nan")
         self._scratch_vel = np.zeros(6)
         # Views into mjData rows, valid for the data's lifetime.
         self._tcp_xpos = self.data.site_xpos[self._tcp]
@@ -151,6 +152,8 @@ class MujocoWorld:
         return qpos[:3].copy(), qpos[3:].copy()
 
     def fingers_touch_cube(self) -> bool:
+        if self.data.ncon == 0:
+            return False
         pairs = self.data.contact.geom  # (ncon, 2) geom ids
         with_cube = pairs[(pairs == self._cube_geom).any(axis=1)]
         return self._pad_geoms.issubset(with_cube.ravel().tolist())
@@ -163,8 +166,10 @@ class MujocoWorld:
         self._target_xyz = tuple(self.target_pos.tolist())
 
     def set_gripper(self, width: float, force: float) -> None:
-        self.data.ctrl[self._gripper_act] = width
-        self.model.actuator_forcerange[self._gripper_act] = (-force, force)
+        self.data.ctrl[self._gripper_acts] = width / 2
+        if force != self._gripper_force:
+            self.model.actuator_forcerange[self._gripper_acts] = (-force, force)
+            self._gripper_force = force
 
     def hold(self) -> None:
         self.set_target(*self.tcp_pose())
@@ -224,7 +229,7 @@ class MujocoWorld:
         )
         mujoco.mj_forward(model, data)
         self.cube_rest_height = self.cube_half_size
-        self.set_gripper(self.max_gripper_width, float(model.actuator_forcerange[self._gripper_act][1]))
+        self.set_gripper(self.max_gripper_width, float(model.actuator_forcerange[self._gripper_acts][0, 1]))
         self.hold()
         self._mocap_pos[:] = self.target_pos
         self._mocap_quat[:] = self.target_quat
