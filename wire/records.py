@@ -1,0 +1,211 @@
+"""Recorded episodes: every field the actor logs of a step, and their on-disk form.
+
+Demonstrations (`rlif record`), the actor's logs and the learner's prior data share this
+format. An episode of T steps is one `.npz` file (numpy's zip of plain arrays, always
+loaded with `allow_pickle=False`) holding:
+
+| key                   | dtype   | shape          | meaning                                              |
+|-----------------------|---------|----------------|------------------------------------------------------|
+| `obs_state`           | float32 | (T+1, S)       | proprio state before each step, then the final one   |
+| `obs_<camera>`        | uint8   | (T+1, H, W, 3) | camera images, same indexing                         |
+| `policy_action`       | float32 | (T, 7)         | what the policy proposed (NaN rows: no policy ran)   |
+| `action`              | float32 | (T, 7)         | what was executed (the operator's while intervening) |
+| `intervened`          | bool    | (T,)           | the operator's action was executed                   |
+| `intervention_onset`  | bool    | (T,)           | first step of a takeover segment                     |
+| `source`              | uint8   | (T,)           | index into SOURCES: who chose the executed action    |
+| `terminated`          | bool    | (T,)           | the task ended (success or failure) after this step  |
+| `truncated`           | bool    | (T,)           | the episode was cut (time limit) after this step     |
+| `success`             | int8    | (T,)           | 1 success, 0 not (yet), -1 unknown (hardware)        |
+| `stamp`               | float64 | (T,)           | monotonic seconds when the action was applied        |
+| `wall_time`           | float64 | (T,)           | Unix seconds, for logs                               |
+| `policy_version`      | int64   | (T,)           | weights version that chose the policy action, -1 none |
+| `meta`                | uint8   | (n,)           | UTF-8 JSON: format_version, episode_id, actor_id, cameras, extra |
+
+Observation t is the state before step t; observation t+1 the state after it, so every
+frame is stored once and the next observation is found by index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+SOURCES = ("policy", "human", "keyboard", "scripted")
+"""Who chose an executed action: index stored in `source`."""
+STEP_FIELDS = {
+    "policy_action": np.float32,
+    "action": np.float32,
+    "intervened": np.bool_,
+    "intervention_onset": np.bool_,
+    "source": np.uint8,
+    "terminated": np.bool_,
+    "truncated": np.bool_,
+    "success": np.int8,
+    "stamp": np.float64,
+    "wall_time": np.float64,
+    "policy_version": np.int64,
+}
+
+
+class RecordError(ValueError):
+    """A recorded episode is malformed or of an unknown format version."""
+
+
+@dataclass
+class StepRecord:
+    """One step as the actor logs it: the observation it acted on, and what happened."""
+
+    state: np.ndarray
+    images: Mapping[str, np.ndarray]
+    policy_action: np.ndarray
+    action: np.ndarray
+    intervened: bool
+    intervention_onset: bool
+    source: str
+    terminated: bool = False
+    truncated: bool = False
+    success: bool | None = None
+    stamp: float = 0.0
+    wall_time: float = 0.0
+    policy_version: int = -1
+
+
+@dataclass
+class EpisodeRecord:
+    """A whole episode as arrays; see the module docstring for every field."""
+
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.arrays["action"].shape[0])
+
+    @property
+    def cameras(self) -> list[str]:
+        return list(self.meta.get("cameras", []))
+
+    @classmethod
+    def from_steps(
+        cls,
+        steps: Sequence[StepRecord],
+        final_state: np.ndarray,
+        final_images: Mapping[str, np.ndarray],
+        *,
+        episode_id: str,
+        actor_id: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> EpisodeRecord:
+        if not steps:
+            raise RecordError("an episode needs at least one step")
+        cameras = sorted(final_images)
+        arrays: dict[str, np.ndarray] = {
+            "obs_state": np.stack([np.asarray(s.state, np.float32) for s in steps] + [np.asarray(final_state)]).astype(
+                np.float32
+            ),
+        }
+        for camera in cameras:
+            arrays[f"obs_{camera}"] = np.stack([s.images[camera] for s in steps] + [final_images[camera]]).astype(
+                np.uint8
+            )
+        arrays["policy_action"] = np.stack([s.policy_action for s in steps]).astype(np.float32)
+        arrays["action"] = np.stack([s.action for s in steps]).astype(np.float32)
+        arrays["intervened"] = np.array([s.intervened for s in steps], np.bool_)
+        arrays["intervention_onset"] = np.array([s.intervention_onset for s in steps], np.bool_)
+        arrays["source"] = np.array([SOURCES.index(s.source) for s in steps], np.uint8)
+        arrays["terminated"] = np.array([s.terminated for s in steps], np.bool_)
+        arrays["truncated"] = np.array([s.truncated for s in steps], np.bool_)
+        arrays["success"] = np.array([-1 if s.success is None else int(s.success) for s in steps], np.int8)
+        arrays["stamp"] = np.array([s.stamp for s in steps], np.float64)
+        arrays["wall_time"] = np.array([s.wall_time for s in steps], np.float64)
+        arrays["policy_version"] = np.array([s.policy_version for s in steps], np.int64)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "episode_id": episode_id,
+            "actor_id": actor_id,
+            "cameras": cameras,
+            "extra": dict(extra or {}),
+        }
+        record = cls(arrays, meta)
+        record.validate()
+        return record
+
+    def validate(self) -> None:
+        """Shapes, dtypes and cross-field rules; raises RecordError with what is wrong."""
+        if self.meta.get("format_version") != FORMAT_VERSION:
+            raise RecordError(f"episode format version {self.meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+        try:
+            steps = len(self)
+        except KeyError:
+            raise RecordError("episode has no 'action' array") from None
+        for name, dtype in STEP_FIELDS.items():
+            array = self.arrays.get(name)
+            if array is None or array.dtype != dtype or array.shape[0] != steps:
+                raise RecordError(f"'{name}' must be {np.dtype(dtype).name} with {steps} rows")
+        state = self.arrays.get("obs_state")
+        if state is None or state.dtype != np.float32 or state.ndim != 2 or state.shape[0] != steps + 1:
+            raise RecordError(f"'obs_state' must be float32 with {steps + 1} rows")
+        for camera in self.cameras:
+            image = self.arrays.get(f"obs_{camera}")
+            if image is None or image.dtype != np.uint8 or image.ndim != 4 or image.shape[0] != steps + 1:
+                raise RecordError(f"'obs_{camera}' must be uint8 (T+1, H, W, 3) with {steps + 1} rows")
+        if self.arrays["source"].max(initial=0) >= len(SOURCES):
+            raise RecordError("'source' holds an unknown index")
+        ends = self.arrays["terminated"][:-1] | self.arrays["truncated"][:-1]
+        if ends.any():
+            raise RecordError("only the last step may be terminated or truncated")
+        intervened = self.arrays["intervened"]
+        expected_onset = intervened & ~np.concatenate([[False], intervened[:-1]])
+        if not np.array_equal(self.arrays["intervention_onset"], expected_onset):
+            raise RecordError("'intervention_onset' must mark exactly the first step of each takeover")
+
+    def save(self, path: Path | str) -> Path:
+        """Write atomically (temporary file, fsync, rename): a crash leaves no partial episode."""
+        self.validate()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = dict(self.arrays)
+        payload["meta"] = np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, **payload)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> EpisodeRecord:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError) as exc:
+            raise RecordError(f"{path}: not a readable episode file ({exc})") from None
+        raw_meta = arrays.pop("meta", None)
+        if raw_meta is None:
+            raise RecordError(f"{path}: no 'meta'")
+        try:
+            meta = json.loads(raw_meta.tobytes().decode())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RecordError(f"{path}: unreadable 'meta' ({exc})") from None
+        record = cls(arrays, meta)
+        record.validate()
+        return record
+
+
+def onsets(intervened: Sequence[bool] | np.ndarray) -> np.ndarray:
+    """The onset rule: step t is an intervention onset when the operator acts at t and did
+    not at t-1 (or t is the episode's first step)."""
+    flags = np.asarray(intervened, dtype=np.bool_)
+    return flags & ~np.concatenate([[False], flags[:-1]])
