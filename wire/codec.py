@@ -20,7 +20,7 @@ ALLOWED_DTYPES: frozenset[str] = frozenset(
 """Array dtypes that may cross the wire: plain little-endian numbers only, never objects."""
 
 MAX_ARRAY_BYTES = 64 * 1024 * 1024
-MAX_ARRAYS = 64
+MAX_ARRAYS = 1024
 MAX_HEADER_BYTES = 64 * 1024
 MAX_NDIM = 8
 

@@ -1,0 +1,263 @@
+"""At-least-once delivery with deduplication: every message arrives exactly once, in order,
+across reconnects and restarts of either side.
+
+A `ReliableSender` (DEALER) numbers the messages of its *stream* 0, 1, 2, ... and keeps
+each until it is acknowledged; a `ReliableReceiver` (ROUTER) hands each message to its
+owner exactly once, in order, and acknowledges cumulatively ("everything up to seq n is
+stored"). The protocol is go-back-N: the receiver accepts only the next expected seq of a
+stream, re-acknowledges duplicates and drops messages beyond a gap, and the sender resends
+everything unacknowledged after `resend_after` seconds without progress (a lost link, a
+restarted receiver).
+
+Exactly-once across a *receiver* restart needs the receiver's owner to store what it acks
+(e.g. a write-ahead log) and to hand the next expected seq of every stream back to a new
+receiver. Exactly-once across a *sender* restart holds because a restarted sender is a new
+stream (its id carries a fresh incarnation); what it had not sent is its owner's to keep.
+
+Header of a data message: {"type": "msg", "stream": str, "seq": int, "data": {...}} plus the
+message's arrays. Ack: {"type": "ack", "stream": str, "upto": int} (-1: nothing yet).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zmq
+
+from wire.codec import Message, WireError, decode, encode
+from wire.transport import recv_frames, send_frames
+
+log = logging.getLogger(__name__)
+
+
+GAP_RESEND_S = 0.2
+
+
+class QueueFull(RuntimeError):
+    """The sender holds `max_pending` unacknowledged messages; the receiver is not keeping up."""
+
+
+@dataclass
+class _Pending:
+    seq: int
+    frames: list[Any]
+
+
+def new_stream_id(owner: str) -> str:
+    """A stream id for one incarnation of a sender (owner id + random suffix)."""
+    return f"{owner}/{uuid.uuid4().hex[:12]}"
+
+
+class ReliableSender:
+    """Sends numbered messages of one stream and resends until acknowledged."""
+
+    def __init__(
+        self,
+        address: str,
+        stream: str,
+        *,
+        max_pending: int = 10_000,
+        resend_after: float = 1.0,
+        context: zmq.Context | None = None,
+        secure: Callable[[zmq.Socket], None] | None = None,
+    ) -> None:
+        self.address = address
+        self.stream = stream
+        self.max_pending = max_pending
+        self.resend_after = resend_after
+        self._context = context or zmq.Context.instance()
+        self._secure = secure
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._next_seq = 0
+        self.acked_upto = -1
+        self._last_progress = time.monotonic()
+        self._last_resend = 0.0
+        self.resends = 0
+        self._socket = self._open()
+
+    def _open(self) -> zmq.Socket:
+        socket = self._context.socket(zmq.DEALER)
+        socket.linger = 0
+        # Queue only on live connections, so that resends do not pile up in zmq while the
+        # receiver is away; the pending deque is the one place messages wait.
+        socket.immediate = True
+        socket.sndhwm = self.max_pending
+        if self._secure is not None:
+            self._secure(socket)
+        socket.connect(self.address)
+        return socket
+
+    @property
+    def pending(self) -> int:
+        """Messages sent or queued but not yet acknowledged."""
+        return len(self._pending)
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    def send(self, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> int:
+        """Queue and send one message; returns its seq. Raises QueueFull instead of blocking."""
+        self.poll()
+        if len(self._pending) >= self.max_pending:
+            raise QueueFull(f"{len(self._pending)} messages of stream {self.stream} await acknowledgement")
+        seq = self._next_seq
+        frames = encode({"type": "msg", "stream": self.stream, "seq": seq, "data": dict(data)}, arrays)
+        # Keep our own copy of array frames: callers may reuse their buffers.
+        frames = [bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f for f in frames]
+        self._pending.append(_Pending(seq, frames))
+        self._next_seq += 1
+        self._transmit(frames)
+        return seq
+
+    def _transmit(self, frames: list[Any]) -> None:
+        with contextlib.suppress(zmq.Again):  # no live connection: the resend timer retries
+            send_frames(self._socket, [b"", *frames], zmq.NOBLOCK)
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Read acknowledgements (waiting up to `timeout` for the first), resend when stalled.
+        Returns the number of messages still pending."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = max(0.0, deadline - time.monotonic())
+            if not self._socket.poll(int(wait * 1000), zmq.POLLIN):
+                break
+            while self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+                self._handle_ack(recv_frames(self._socket, copy=True))
+            if not self._pending or time.monotonic() >= deadline:
+                break
+        if self._pending and time.monotonic() - self._last_progress > self.resend_after:
+            self._resend_all()
+        return len(self._pending)
+
+    def _handle_ack(self, frames: list[Any]) -> None:
+        try:
+            message = decode(frames[1:] if frames and len(frames[0]) == 0 else frames)
+        except WireError as exc:
+            log.warning("stream %s: unreadable ack: %s", self.stream, exc)
+            return
+        header = message.header
+        upto = header.get("upto")
+        if header.get("type") != "ack" or header.get("stream") != self.stream or type(upto) is not int:
+            return
+        if upto > self.acked_upto:
+            self.acked_upto = upto
+            self._last_progress = time.monotonic()
+        while self._pending and self._pending[0].seq <= self.acked_upto:
+            self._pending.popleft()
+        # The receiver misses an earlier message: go back at once (at most every GAP_RESEND_S,
+        # since every message that follows a lost one reports the same gap).
+        if header.get("gap") is True and self._pending and time.monotonic() - self._last_resend > GAP_RESEND_S:
+            self._resend_all()
+
+    def _resend_all(self) -> None:
+        """Go back N: the receiver lost or never had these (reconnect, restart)."""
+        for pending in self._pending:
+            self._transmit(pending.frames)
+        self.resends += 1
+        self._last_progress = self._last_resend = time.monotonic()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything is acknowledged; False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            self.poll(min(0.05, max(0.0, deadline - time.monotonic())))
+        return not self._pending
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+
+Deliver = Callable[[str, int, Message], None]
+"""Called once per message, in order per stream: (stream, seq, message)."""
+
+
+class ReliableReceiver:
+    """Receives the streams of any number of senders; delivers each message once, in order.
+
+    `expected` gives, per stream, the next seq to accept (for a receiver restarted from its
+    owner's stored state); unknown streams start at 0. `deliver` runs before the ack is sent,
+    so an owner that stores the message in `deliver` acks only what it stored.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        deliver: Deliver,
+        *,
+        expected: Mapping[str, int] | None = None,
+        context: zmq.Context | None = None,
+        secure: Callable[[zmq.Socket], None] | None = None,
+        bind: bool = True,
+    ) -> None:
+        self.deliver = deliver
+        self.expected: dict[str, int] = dict(expected or {})
+        self.duplicates = 0
+        self.gaps = 0
+        self.rejected = 0
+        self._socket = (context or zmq.Context.instance()).socket(zmq.ROUTER)
+        self._socket.linger = 0
+        if secure is not None:
+            secure(self._socket)
+        if bind:
+            self._socket.bind(address)
+        else:
+            self._socket.connect(address)
+
+    @property
+    def socket(self) -> zmq.Socket:
+        return self._socket
+
+    def poll(self, timeout: float = 0.0, max_messages: int = 1000) -> int:
+        """Handle waiting messages (waiting up to `timeout` for the first); returns how many
+        were delivered."""
+        delivered = 0
+        if not self._socket.poll(int(timeout * 1000), zmq.POLLIN):
+            return 0
+        for _ in range(max_messages):
+            if not self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+                break
+            frames = recv_frames(self._socket)
+            delivered += self._handle(frames)
+        return delivered
+
+    def _handle(self, frames: list[Any]) -> int:
+        identity = frames[0]
+        payload = frames[2:] if len(frames) > 1 and len(frames[1]) == 0 else frames[1:]
+        try:
+            message = decode(payload)
+        except WireError as exc:
+            self.rejected += 1
+            log.warning("dropped an unreadable message: %s", exc)
+            return 0
+        header = message.header
+        stream, seq = header.get("stream"), header.get("seq")
+        if header.get("type") != "msg" or type(stream) is not str or not stream or type(seq) is not int:
+            self.rejected += 1
+            return 0
+        expected = self.expected.get(stream, 0)
+        delivered = 0
+        gap = False
+        if seq == expected:
+            self.deliver(stream, seq, message)
+            self.expected[stream] = expected + 1
+            delivered = 1
+        elif seq < expected:
+            self.duplicates += 1
+        else:
+            self.gaps += 1
+            gap = True
+        ack = {"type": "ack", "stream": stream, "upto": self.expected.get(stream, 0) - 1, "gap": gap}
+        send_frames(self._socket, [identity, b"", *encode(ack)])
+        return delivered
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
