@@ -184,8 +184,9 @@ class ReliableReceiver:
     """Receives the streams of any number of senders; delivers each message once, in order.
 
     `expected` gives, per stream, the next seq to accept (for a receiver restarted from its
-    owner's stored state); unknown streams start at 0. `deliver` runs before the ack is sent,
-    so an owner that stores the message in `deliver` acks only what it stored.
+    owner's stored state); unknown streams start at 0. Acks go out after a batch of messages
+    has been delivered and `commit` (if given) has returned, so an owner that stores messages
+    in `deliver` and makes them durable in `commit` acknowledges only what it stored.
     """
 
     def __init__(
@@ -194,11 +195,13 @@ class ReliableReceiver:
         deliver: Deliver,
         *,
         expected: Mapping[str, int] | None = None,
+        commit: Callable[[], None] | None = None,
         context: zmq.Context | None = None,
         secure: Callable[[zmq.Socket], None] | None = None,
         bind: bool = True,
     ) -> None:
         self.deliver = deliver
+        self.commit = commit
         self.expected: dict[str, int] = dict(expected or {})
         self.duplicates = 0
         self.gaps = 0
@@ -217,19 +220,25 @@ class ReliableReceiver:
         return self._socket
 
     def poll(self, timeout: float = 0.0, max_messages: int = 1000) -> int:
-        """Handle waiting messages (waiting up to `timeout` for the first); returns how many
-        were delivered."""
-        delivered = 0
+        """Handle waiting messages (waiting up to `timeout` for the first), commit, then
+        acknowledge; returns how many were delivered."""
         if not self._socket.poll(int(timeout * 1000), zmq.POLLIN):
             return 0
+        delivered = 0
+        acks: dict[tuple[bytes, str], bool] = {}  # (peer, stream) -> a gap was seen
         for _ in range(max_messages):
             if not self._socket.get(zmq.EVENTS) & zmq.POLLIN:
                 break
-            frames = recv_frames(self._socket)
-            delivered += self._handle(frames)
+            frames = recv_frames(self._socket, copy=True)
+            delivered += self._handle(frames, acks)
+        if delivered and self.commit is not None:
+            self.commit()
+        for (identity, stream), gap in acks.items():
+            ack = {"type": "ack", "stream": stream, "upto": self.expected.get(stream, 0) - 1, "gap": gap}
+            send_frames(self._socket, [identity, b"", *encode(ack)])
         return delivered
 
-    def _handle(self, frames: list[Any]) -> int:
+    def _handle(self, frames: list[Any], acks: dict[tuple[bytes, str], bool]) -> int:
         identity = frames[0]
         payload = frames[2:] if len(frames) > 1 and len(frames[1]) == 0 else frames[1:]
         try:
@@ -244,20 +253,19 @@ class ReliableReceiver:
             self.rejected += 1
             return 0
         expected = self.expected.get(stream, 0)
-        delivered = 0
-        gap = False
+        key = (identity, stream)
         if seq == expected:
             self.deliver(stream, seq, message)
             self.expected[stream] = expected + 1
-            delivered = 1
-        elif seq < expected:
+            acks.setdefault(key, False)
+            return 1
+        if seq < expected:
             self.duplicates += 1
+            acks.setdefault(key, False)
         else:
             self.gaps += 1
-            gap = True
-        ack = {"type": "ack", "stream": stream, "upto": self.expected.get(stream, 0) - 1, "gap": gap}
-        send_frames(self._socket, [identity, b"", *encode(ack)])
-        return delivered
+            acks[key] = True
+        return 0
 
     def close(self) -> None:
         self._socket.close(linger=0)
