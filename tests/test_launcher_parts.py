@@ -1,0 +1,78 @@
+"""Launcher parts: YAML settings over dataclass defaults; child processes that never outlive us."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlif.config_files import ConfigFileError, apply_overrides, load_config, split_config_flag
+from rlif.processes import ChildProcess, ProcessGroup, wait_until
+from robot_server.config import ServerConfig
+from tests.conftest import free_port
+from wire.status import StatusPublisher, StatusSubscriber
+
+
+def test_yaml_overrides_nested_settings(tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "host: 10.0.0.2\nport: 6000\nsim:\n  image_height: 64\n  cameras: [front]\nlimits: /etc/limits.yaml\n"
+    )
+    config = load_config(ServerConfig(), path)
+    assert (config.host, config.port, config.sim.image_height, config.sim.cameras) == ("10.0.0.2", 6000, 64, ("front",))
+    assert config.limits == Path("/etc/limits.yaml")
+    assert config.sim.image_width == ServerConfig().sim.image_width
+    with pytest.raises(ConfigFileError, match="unknown setting 'prot'"):
+        apply_overrides(ServerConfig(), {"prot": 1})
+    with pytest.raises(ConfigFileError, match="sim holds settings"):
+        apply_overrides(ServerConfig(), {"sim": 3})
+    assert split_config_flag(["--config", "a.yaml", "--port", "1"]) == (Path("a.yaml"), ["--port", "1"])
+    assert split_config_flag(["--config=b.yaml"]) == (Path("b.yaml"), [])
+
+
+SLEEPER = (
+    "import signal, time\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_children_are_stopped_in_reverse_order_even_when_stubborn(tmp_path: Path) -> None:
+    with ProcessGroup() as group:
+        polite = group.start(
+            ChildProcess("polite", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "polite.log")
+        )
+        stubborn = group.start(
+            ChildProcess("stubborn", [sys.executable, "-c", SLEEPER], tmp_path / "stubborn.log", grace=0.5)
+        )
+        time.sleep(0.5)
+        assert polite.alive() and stubborn.alive()
+        pids = [polite.pid, stubborn.pid]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert stubborn.returncode() == -signal.SIGKILL
+
+
+def test_status_reports_reach_a_watcher() -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    publisher = StatusPublisher(address, "learner")
+    watcher = StatusSubscriber([address])
+    try:
+        seen: dict = {}
+
+        def got() -> bool:
+            publisher.publish({"updates": 5})
+            seen.update(watcher.poll(0.05))
+            return "learner" in seen
+
+        assert wait_until(got, 5.0)
+        assert seen["learner"] == {"updates": 5}
+    finally:
+        watcher.close()
+        publisher.close()
