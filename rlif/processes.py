@@ -19,9 +19,16 @@ class ChildProcess:
     """One child: `command` run in a new session, output appended to `log_path`."""
 
     def __init__(
-        self, name: str, command: list[str], log_path: Path | None = None, env: dict[str, str] | None = None
+        self,
+        name: str,
+        command: list[str],
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
+        grace: float = 10.0,
     ) -> None:
         self.name = name
+        self.grace = grace
+        """Seconds the child gets to exit after SIGINT before it is terminated."""
         self.command = command
         self.log_path = log_path
         self.env = env
