@@ -79,8 +79,18 @@ from rlif.sim_demo import SimDemoConfig  # noqa: E402  (after the functions tyro
 
 
 def main(args: list[str] | None = None) -> None:
+    from rlif import teleop_cli
+
     tyro.extras.subcommand_cli_from_dict(
-        {"server": server, "sim": sim, "keys": keys, "check": check},
+        {
+            "server": server,
+            "sim": sim,
+            "keys": keys,
+            "check": check,
+            "teleop": teleop_cli.teleop,
+            "operator": teleop_cli.operator,
+            "record": teleop_cli.record,
+        },
         args=args,
         prog="rlif",
     )

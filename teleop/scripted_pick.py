@@ -17,6 +17,8 @@ import numpy as np
 from wire.geometry import quat_from_rotvec, quat_mul, rotation_between
 
 GRIPPER_DOWN = np.array([0.0, 1.0, 0.0, 0.0])
+GRIPPER_CLOSED_WIDTH = 0.07
+"""Below this finger opening (metres) the gripper counts as closed (the cube is 5 cm wide)."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,16 @@ class PickGains:
     """Proportional gain from pose error (in action units) to action."""
 
 
-def _grasp_yaw(cube_quat: np.ndarray) -> float:
+def grasp_yaw(cube_quat: np.ndarray) -> float:
+    """The TCP yaw that aligns the fingers with the cube's faces, nearest to zero."""
     w, _, _, z = cube_quat
     yaw = 2.0 * np.arctan2(z, w)
     return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+def grasp_quat(cube_quat: np.ndarray) -> np.ndarray:
+    """The gripper-down TCP orientation that grasps the cube."""
+    return quat_mul(quat_from_rotvec(np.array([0.0, 0.0, grasp_yaw(cube_quat)])), GRIPPER_DOWN)
 
 
 def scripted_pick_action(state: dict[str, Any], gains: PickGains = PickGains()) -> np.ndarray:
@@ -52,9 +60,9 @@ def scripted_pick_action(state: dict[str, Any], gains: PickGains = PickGains()) 
     cube = np.asarray(state["sim_cube_pos"], dtype=np.float64)
     cube_quat = np.asarray(state["sim_cube_quat"], dtype=np.float64)
     width = float(state["gripper_width"])
-    holding = bool(state.get("sim_grasped")) and width < 0.07
+    holding = bool(state.get("sim_grasped")) and width < GRIPPER_CLOSED_WIDTH
 
-    desired_quat = quat_mul(quat_from_rotvec(np.array([0.0, 0.0, _grasp_yaw(cube_quat)])), GRIPPER_DOWN)
+    desired_quat = grasp_quat(cube_quat)
     rotation_error = rotation_between(tcp_quat, desired_quat)
     aligned_xy = np.linalg.norm(tcp[:2] - cube[:2]) < gains.xy_tolerance
     aligned_yaw = np.linalg.norm(rotation_error) < gains.yaw_tolerance
@@ -74,7 +82,7 @@ def scripted_pick_action(state: dict[str, Any], gains: PickGains = PickGains()) 
         goal = np.array([cube[0], cube[1], cube[2] + gains.approach_height])
         if tcp[2] < cube[2] + gains.approach_height - 0.02 and np.linalg.norm(tcp[:2] - cube[:2]) > 0.02:
             goal = np.array([tcp[0], tcp[1], cube[2] + gains.approach_height])
-        if width < 0.07:
+        if width < GRIPPER_CLOSED_WIDTH:
             goal = tcp.copy()  # open before moving on
 
     action = np.zeros(7)
