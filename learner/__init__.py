@@ -1,1 +1,9 @@
-"""Learner: built by a later issue."""
+"""The learner: RLIF reward labels, SAC (RLPD recipe) and imitation baselines, replay, checkpoints.
+
+Depends on `wire`, numpy and torch only; nothing here needs a robot library.
+
+- `learner.config.LearnerConfig`: every setting.
+- `learner.learner.Learner`: episodes and streamed steps in, `update()`, policy weights out, checkpoints.
+- `learner.policy.Policy`: the actor side's inference from exported weights.
+- `learner.labels`: the RLIF reward definition.
+"""

@@ -79,7 +79,7 @@ from rlif.sim_demo import SimDemoConfig  # noqa: E402  (after the functions tyro
 
 
 def main(args: list[str] | None = None) -> None:
-    from rlif import teleop_cli
+    from rlif import learner_cli, teleop_cli
 
     tyro.extras.subcommand_cli_from_dict(
         {
@@ -90,6 +90,8 @@ def main(args: list[str] | None = None) -> None:
             "teleop": teleop_cli.teleop,
             "operator": teleop_cli.operator,
             "record": teleop_cli.record,
+            "train": learner_cli.train,
+            "plot": learner_cli.plot,
         },
         args=args,
         prog="rlif",

@@ -1,0 +1,111 @@
+"""Soft actor-critic in the RLPD recipe (Ball et al. 2023) with DrQ-style image encoders.
+
+One `update` = `utd_ratio` critic steps, each on a fresh batch, then one actor and one
+temperature step on the last batch:
+
+    features  = encoder(shifted obs)                      # gradients from the critic loss only
+    next      = encoder(shifted next obs)                 # no gradient, encoded once
+    a', logp' = actor(next)
+    target    = r + gamma (1 - terminated) (min over a random 2 of the E target critics of
+                Q'(next, a') - alpha logp')
+    critic    = mean over the E critics of (Q(features, a) - target)^2
+    actor     = alpha logp(a~pi | features) - mean over critics of Q(features, a)   (features detached)
+    alpha     = alpha (-logp - target_entropy)
+
+Each image batch is encoded once and its features shared by all critics; the ensemble is one
+set of batched weight tensors (`CriticEnsemble`), the target critics a Polyak-averaged copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from learner.batch import TensorBatch
+from learner.config import LearnerConfig
+from learner.networks import Actor, CriticEnsemble, ObservationEncoder
+
+
+class SACAgent(nn.Module):
+    def __init__(self, config: LearnerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = ObservationEncoder(config)
+        self.actor = Actor(self.encoder.output_dim, config.hidden_dims, config.action_dim)
+        critic_in = self.encoder.output_dim + config.action_dim
+        self.critic = CriticEnsemble(config.critic_ensemble, critic_in, config.hidden_dims)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(config.init_temperature)))
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        critic_parameters = [p for p in (*self.encoder.parameters(), *self.critic.parameters()) if p.requires_grad]
+        self.optimizers = {
+            "critic": torch.optim.Adam(critic_parameters, lr=config.critic_lr),
+            "actor": torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr),
+            "temperature": torch.optim.Adam([self.log_temperature], lr=config.temperature_lr),
+        }
+
+    def update(self, next_batch: Callable[[], TensorBatch]) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        for _ in range(self.config.utd_ratio):
+            features, metrics = self._critic_step(next_batch())
+        metrics.update(self._actor_and_temperature_step(features.detach()))
+        return metrics
+
+    def _critic_step(self, batch: TensorBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        config = self.config
+        features = self.encoder(batch.images, batch.state)
+        with torch.no_grad():
+            next_features = self.encoder(batch.next_images, batch.next_state)
+            next_action, next_log_prob = self.actor.sample(next_features, self.generator)
+            members = torch.randperm(config.critic_ensemble, generator=self.generator)[: config.critic_subset]
+            next_q = self.target_critic(next_features, next_action, members).min(dim=0).values
+            if config.backup_entropy:
+                next_q = next_q - self.log_temperature.exp() * next_log_prob
+            target = batch.reward + config.discount * (1.0 - batch.terminated) * next_q
+        q = self.critic(features, batch.action)
+        loss = (q - target).square().mean()
+        optimizer = self.optimizers["critic"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for target_parameter, parameter in zip(
+                self.target_critic.parameters(), self.critic.parameters(), strict=True
+            ):
+                target_parameter.lerp_(parameter, config.tau)
+        metrics = {
+            "loss/critic": loss.item(),
+            "q/mean": q.mean().item(),
+            "q/ensemble_std": q.std(dim=0).mean().item(),
+            "q/target_mean": target.mean().item(),
+            "batch/reward_mean": batch.reward.mean().item(),
+        }
+        return features, metrics
+
+    def _actor_and_temperature_step(self, features: torch.Tensor) -> dict[str, float]:
+        self.critic.requires_grad_(False)
+        try:
+            action, log_prob = self.actor.sample(features, self.generator)
+            q = self.critic(features, action).mean(dim=0)
+            temperature = self.log_temperature.exp().detach()
+            actor_loss = (temperature * log_prob - q).mean()
+            self.optimizers["actor"].zero_grad(set_to_none=True)
+            actor_loss.backward()
+            self.optimizers["actor"].step()
+        finally:
+            self.critic.requires_grad_(True)
+        entropy = -log_prob.detach().mean()
+        temperature_loss = self.log_temperature.exp() * (entropy - self.config.entropy_target)
+        self.optimizers["temperature"].zero_grad(set_to_none=True)
+        temperature_loss.backward()
+        self.optimizers["temperature"].step()
+        return {
+            "loss/actor": actor_loss.item(),
+            "loss/temperature": temperature_loss.item(),
+            "temperature": self.log_temperature.exp().item(),
+            "entropy": entropy.item(),
+        }
