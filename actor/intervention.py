@@ -46,7 +46,6 @@ import zmq
 
 from actor.takeover import Decision, TakeoverTracker
 from robot_server.client import CurveKeys
-from robot_server.security import BindError, CurveServer, is_loopback, secure_client
 from teleop.command import MARK_NONE, MARK_SUCCESS, Proposal
 from teleop.stream import (
     DEFAULT_COMMANDS,
@@ -57,6 +56,7 @@ from teleop.stream import (
     Received,
 )
 from wire.records import EpisodeRecord, StepRecord
+from wire.security import BindError, CurveServer, is_loopback, secure_client
 
 NO_POLICY = np.full(7, np.nan)
 """Pass as the policy action (or None) when no policy runs, as when recording demonstrations."""

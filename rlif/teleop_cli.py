@@ -26,7 +26,7 @@ def _host(address: str) -> str:
 def bind_security(address: str, secret_key: Path | None, clients: Path | None) -> tuple[SocketSetup | None, Any]:
     """CurveZMQ for a socket bound at `address`: none on loopback, required elsewhere (the robot
     server's rule). Returns the socket setup and the authenticator to stop at exit (or None)."""
-    from robot_server.security import CurveServer, check_bind
+    from wire.security import CurveServer, check_bind
 
     check_bind(_host(address), secret_key, clients)
     if secret_key is None or clients is None:
@@ -38,7 +38,7 @@ def bind_security(address: str, secret_key: Path | None, clients: Path | None) -
 def connect_security(server_public_key: Path | None, client_secret_key: Path | None) -> SocketSetup | None:
     if server_public_key is None or client_secret_key is None:
         return None
-    from robot_server.security import secure_client
+    from wire.security import secure_client
 
     def setup(socket: zmq.Socket) -> None:
         secure_client(socket, server_public_key, client_secret_key)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import zmq
 
-from robot_server.security import secure_client
 from wire import ErrorCode, Message, WireError, decode, request
+from wire.security import secure_client
 from wire.transport import recv_frames, send_frames
 
 

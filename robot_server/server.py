@@ -15,9 +15,9 @@ import zmq
 from robot_server.backends.base import Backend
 from robot_server.config import ServerConfig
 from robot_server.limits import Limits
-from robot_server.security import CurveServer, check_bind
 from robot_server.service import RobotService
 from wire import encode
+from wire.security import CurveServer, check_bind
 from wire.transport import recv_frames, send_frames
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ A subscriber receives in a thread of its own and stamps each message with its ow
 clock on arrival, so a command is judged fresh or stale on the actor's clock, across hosts,
 and a backlog can never pass for fresh input. Malformed messages are counted and dropped.
 Sockets that listen off loopback need CurveZMQ: pass `secure`, a function that configures the
-socket (the `rlif` entry points build it from `robot_server.security`).
+socket (the `rlif` entry points build it from `wire.security`).
 """
 
 from __future__ import annotations

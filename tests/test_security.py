@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from robot_server.client import CurveKeys, RobotClient, RobotUnavailable
-from robot_server.security import BindError, check_bind, make_keys
+from wire.security import BindError, check_bind, make_keys
 
 
 def test_non_loopback_bind_needs_keys(tmp_path) -> None:

@@ -6,7 +6,7 @@ Latest only, best effort: {"type": "status", "source": str, "data": {...plain va
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import zmq
@@ -16,11 +16,20 @@ from wire.transport import recv_frames, send_frames
 
 
 class StatusPublisher:
-    def __init__(self, address: str, source: str, *, context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        source: str,
+        *,
+        context: zmq.Context | None = None,
+        secure: Callable[[zmq.Socket], None] | None = None,
+    ) -> None:
         self.source = source
         self._socket = (context or zmq.Context.instance()).socket(zmq.PUB)
         self._socket.linger = 0
         self._socket.sndhwm = 4
+        if secure is not None:
+            secure(self._socket)
         self._socket.bind(address)
 
     def publish(self, data: Mapping[str, Any]) -> None:
@@ -36,9 +45,17 @@ class StatusPublisher:
 class StatusSubscriber:
     """Subscribes to any number of status publishers; `poll` returns the newest per source."""
 
-    def __init__(self, addresses: list[str], *, context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        addresses: list[str],
+        *,
+        context: zmq.Context | None = None,
+        secure: Callable[[zmq.Socket], None] | None = None,
+    ) -> None:
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._socket.linger = 0
+        if secure is not None:
+            secure(self._socket)
         self._socket.setsockopt(zmq.SUBSCRIBE, b"")
         for address in addresses:
             self._socket.connect(address)
