@@ -67,6 +67,9 @@ class LearnerConfig:
     """Transitions per gradient step."""
     augment_pad: int = 4
     """DrQ random shift: images move by up to this many pixels (edges replicated); 0 turns it off."""
+    bc_weight: float = 0.0
+    """rlif/rlpd: weight of a behaviour-cloning term on the operator's (and demonstrations') actions
+    in the actor loss; 0 is SAC alone, as in the paper. It speeds up learning from few interventions."""
     backup_entropy: bool = True
     """Subtract alpha * log pi of the next action in the critic target (soft Q backup)."""
 

@@ -246,6 +246,8 @@ class Learner:
             shifts = random_shifts(self.rng, count, pad) if pad else None
             next_shifts = random_shifts(self.rng, count, pad) if pad else None
             buffer.gather(slots, self._batch, offset, shifts, next_shifts)
+            if self._batch.operator is not None:
+                self._batch.operator[offset : offset + count] = buffer is self.buffers[INTERVENTION]
             offset += count
         return self._batch
 

@@ -41,6 +41,8 @@ class Batch:
     """1.0 where the episode terminated after the step (no bootstrapping), else 0.0."""
     next_images: dict[str, np.ndarray]
     next_state: np.ndarray
+    operator: np.ndarray | None = None
+    """True for rows from the intervention/demonstration buffer (the operator's actions)."""
 
     @classmethod
     def empty(
@@ -57,6 +59,7 @@ class Batch:
             terminated=np.empty(size, np.float32),
             next_images=frames(),
             next_state=np.empty((size, state_dim), np.float32),
+            operator=np.zeros(size, np.bool_),
         )
 
     def __len__(self) -> int:

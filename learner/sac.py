@@ -51,8 +51,9 @@ class SACAgent(nn.Module):
     def update(self, next_batch: Callable[[], TensorBatch]) -> dict[str, float]:
         metrics: dict[str, float] = {}
         for _ in range(self.config.utd_ratio):
-            features, metrics = self._critic_step(next_batch())
-        metrics.update(self._actor_and_temperature_step(features.detach()))
+            batch = next_batch()
+            features, metrics = self._critic_step(batch)
+        metrics.update(self._actor_and_temperature_step(features.detach(), batch))
         return metrics
 
     def _critic_step(self, batch: TensorBatch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -86,13 +87,20 @@ class SACAgent(nn.Module):
         }
         return features, metrics
 
-    def _actor_and_temperature_step(self, features: torch.Tensor) -> dict[str, float]:
+    def _actor_and_temperature_step(self, features: torch.Tensor, batch: TensorBatch) -> dict[str, float]:
         self.critic.requires_grad_(False)
+        bc_loss = torch.zeros(())
         try:
             action, log_prob = self.actor.sample(features, self.generator)
             q = self.critic(features, action).mean(dim=0)
             temperature = self.log_temperature.exp().detach()
             actor_loss = (temperature * log_prob - q).mean()
+            operator = batch.operator
+            if self.config.bc_weight > 0 and operator is not None and bool(operator.any()):
+                # Behaviour cloning on the operator's rows, scaled like TD3+BC by the Q magnitude.
+                imitation = self.actor.deterministic(features[operator])
+                bc_loss = (imitation - batch.action[operator]).square().mean()
+                actor_loss = actor_loss + self.config.bc_weight * q.abs().mean().detach() * bc_loss
             self.optimizers["actor"].zero_grad(set_to_none=True)
             actor_loss.backward()
             self.optimizers["actor"].step()
@@ -105,6 +113,7 @@ class SACAgent(nn.Module):
         self.optimizers["temperature"].step()
         return {
             "loss/actor": actor_loss.item(),
+            "loss/bc": bc_loss.item(),
             "loss/temperature": temperature_loss.item(),
             "temperature": self.log_temperature.exp().item(),
             "entropy": entropy.item(),

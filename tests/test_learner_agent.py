@@ -119,12 +119,34 @@ def test_critic_and_actor_steps_improve_their_objectives() -> None:
         before = agent.critic(features, agent.actor.deterministic(features)).mean()
     critic_state = {k: v.clone() for k, v in agent.critic.state_dict().items()}
     for _ in range(20):
-        agent._actor_and_temperature_step(features)
+        agent._actor_and_temperature_step(features, batch)
     with torch.no_grad():
         after = agent.critic(features, agent.actor.deterministic(features)).mean()
     assert after > before
     for key, value in agent.critic.state_dict().items():  # the actor step leaves the critics alone
         torch.testing.assert_close(value, critic_state[key])
+
+
+def test_bc_weight_pulls_the_actor_towards_the_operator_actions() -> None:
+    config = LearnerConfig(**SMALL, actor_lr=3e-3, bc_weight=5.0)
+    agent = SACAgent(config)
+    batch = random_batch(config)
+    batch.operator = torch.arange(batch.action.shape[0]) % 2 == 0
+    batch.action = torch.full_like(batch.action, 0.6)
+    features = agent.encoder(batch.images, batch.state).detach()
+
+    def distance() -> float:
+        with torch.no_grad():
+            return (agent.actor.deterministic(features[batch.operator]) - 0.6).abs().mean().item()
+
+    before = distance()
+    metrics = {}
+    for _ in range(40):
+        metrics = agent._actor_and_temperature_step(features, batch)
+    assert metrics["loss/bc"] > 0
+    assert distance() < 0.5 * before
+    plain = SACAgent(dataclasses.replace(config, bc_weight=0.0))
+    assert plain._actor_and_temperature_step(features, batch)["loss/bc"] == 0.0
 
 
 def test_temperature_moves_toward_the_target_entropy() -> None:
