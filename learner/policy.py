@@ -11,7 +11,9 @@ the safetensors-style layout the wire format can send: no pickle, nothing execut
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,3 +111,24 @@ def observation_tensors(
             )
         images[camera] = torch.from_numpy(np.ascontiguousarray(image))[None]
     return torch.from_numpy(state)[None], images
+
+
+POLICY_CONFIG_KEY = "__config__"
+"""Name of the JSON-encoded LearnerConfig inside a policy .npz file."""
+
+
+def save_policy_file(path: Path, arrays: dict[str, np.ndarray], config: LearnerConfig) -> Path:
+    """A policy file: its named arrays and, under POLICY_CONFIG_KEY, its settings as JSON."""
+    encoded = np.frombuffer(json.dumps(config.to_dict()).encode(), dtype=np.uint8)
+    np.savez(path, **arrays, **{POLICY_CONFIG_KEY: encoded})
+    return path
+
+
+def load_policy_file(path: Path) -> Policy:
+    """The policy of a file written by `save_policy_file` (no pickle: plain arrays and JSON)."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    raw = arrays.pop(POLICY_CONFIG_KEY, None)
+    if raw is None:
+        raise ValueError(f"{path} holds no policy settings ({POLICY_CONFIG_KEY}); write it with save_policy_file")
+    return Policy(LearnerConfig.from_dict(json.loads(raw.tobytes().decode())), arrays)

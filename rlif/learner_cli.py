@@ -108,6 +108,7 @@ def train(config: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:
     """Train offline from recorded episodes, with checkpoints, metrics and learning curves."""
     from learner.learner import Learner
     from learner.plot import plot_run
+    from learner.policy import save_policy_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     demos, episodes = episode_files(config.demos), episode_files(config.episodes)
@@ -134,7 +135,7 @@ def train(config: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:
                 learner.save_checkpoint()
                 log.info("update %d: %s", learner.update_step, {k: round(v, 4) for k, v in metrics.items()})
         learner.save_checkpoint()
-        np.savez(config.run_dir / "policy.npz", **learner.export_policy())
+        save_policy_file(config.run_dir / "policy.npz", learner.export_policy(), learner.config)
     finally:
         learner.close()
     for path in plot_run(config.run_dir):

@@ -11,6 +11,7 @@ import pytest
 
 from learner.config import LearnerConfig
 from learner.learner import Learner, NotReady
+from learner.policy import POLICY_CONFIG_KEY, load_policy_file
 from learner.replay import ReplayBuffer
 from rlif.cli import main as rlif_main
 from tests.learner_tasks import final_observation, random_policy, run_episode, step_of, task_config
@@ -222,7 +223,9 @@ def test_rlif_train_runs_offline_from_recorded_episodes_and_resumes(tmp_path) ->
     run = tmp_path / "run"
     assert (run / "learning_curves.png").exists() and (run / "checkpoints" / "step_000000000004").is_dir()
     with np.load(run / "policy.npz", allow_pickle=False) as policy:
-        assert all(policy[name].dtype == np.float32 for name in policy.files)
+        assert all(policy[name].dtype == np.float32 for name in policy.files if name != POLICY_CONFIG_KEY)
+    loaded = load_policy_file(run / "policy.npz")
+    assert loaded.config.cameras == ("front",)
     rlif_main([*arguments, "--updates", "6"])  # resumes at 4 with the stored buffers
     assert (run / "checkpoints" / "step_000000000006").is_dir()
     assert LearnerConfig().cameras != ("front",)  # the shapes came from the episodes, not the defaults
