@@ -22,8 +22,9 @@ counters) and `timing`.
 Lockstep mode: each `step` advances the simulation by exactly one control period;
 `timing` holds the simulated time, so a seeded episode repeats exactly.
 Real-time mode: `step` sends the action at once, then waits for the end of the control
-period on the monotonic clock and observes; `timing` adds `latency`, `late` (seconds
-past the period's end when observed) and `overruns` (steps more than 1 ms late); the
+period on the monotonic clock and observes; `timing` adds `latency`, `late` (seconds past the
+period's end at which the step got to observe: its deadline miss), `observe_latency` (the
+observation's round trip) and `overruns` (steps more than 1 ms late); the
 schedule is kept, never stretched. The full last reply is `env.last_reply`.
 """
 
@@ -39,6 +40,8 @@ import numpy as np
 from robot_server.client import Reply, RobotClient
 
 STATE_SIZE = 13
+OVERRUN = 0.001
+"""Real-time mode: a step that reaches its observation later than this past its deadline is an overrun."""
 STATE_LOW = np.array([-2.0] * 3 + [-np.pi] * 3 + [-5.0] * 3 + [-20.0] * 3 + [0.0], dtype=np.float32)
 STATE_HIGH = np.array([2.0] * 3 + [np.pi] * 3 + [5.0] * 3 + [20.0] * 3 + [0.2], dtype=np.float32)
 """Physical bounds of the state vector (metres, rad, m/s, rad/s, metres)."""
@@ -73,6 +76,20 @@ class EnvConfig:
     """End the episode (terminated) when the sim's success oracle is true."""
     timeout: float = 5.0
     """Seconds to wait for each reply of the server before reconnecting."""
+
+
+SPIN = 0.002
+"""Real-time mode: the last seconds before a deadline are waited out awake, not asleep, since a
+sleeping process can wake milliseconds late on a busy machine."""
+
+
+def wait_until(deadline: float) -> None:
+    """Return at the monotonic time `deadline` (at once if it has passed)."""
+    remaining = deadline - time.monotonic()
+    if remaining > SPIN:
+        time.sleep(remaining - SPIN)
+    while time.monotonic() < deadline:
+        time.sleep(0)  # yield the GIL and the CPU without giving up the wake-up
 
 
 def state_vector(data: dict[str, Any]) -> np.ndarray:
@@ -182,13 +199,12 @@ class RobotEnv(gym.Env):
             reply = self.client.step(action, images=self._camera_arg)
         else:
             self.client.act(action)
-            wait = self._next_tick - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            wait_until(self._next_tick)
+            late = max(0.0, time.monotonic() - self._next_tick)
             reply = self.client.observation(images=self._camera_arg)
-            late = time.monotonic() - self._next_tick
             wall["late"] = late
-            if late > 0.001:
+            wall["observe_latency"] = time.monotonic() - self._next_tick - late
+            if late > OVERRUN:
                 self.overruns += 1
             self._next_tick += self.period
             if self._next_tick < time.monotonic():
