@@ -1,0 +1,38 @@
+"""Settings of the learner process (`rlif learner`), importable without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from learner.config import LearnerConfig
+
+
+@dataclass(frozen=True)
+class LearnerServiceConfig:
+    """The learner process: its algorithm, where it listens, how often it publishes and saves."""
+
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    """The algorithm, networks and buffers."""
+    run_dir: Path = Path("runs/learner")
+    """Checkpoints, metrics (TensorBoard and CSV) and the write-ahead log go here."""
+    transitions: str = "tcp://127.0.0.1:5570"
+    """Address to receive actors' transitions on (bound)."""
+    weights: str = "tcp://127.0.0.1:5571"
+    """Address to publish policy weights on (bound)."""
+    status: str = "tcp://127.0.0.1:5572"
+    """Address to publish progress on (bound)."""
+    publish_every: int = 20
+    """Publish the policy every this many updates."""
+    checkpoint_every: float = 120.0
+    """Seconds between checkpoints (one is also written on shutdown)."""
+    utd_cap: float = 1.0
+    """At most this many updates per stored environment step."""
+    prior_episodes: Path | None = None
+    """A folder of recorded episodes (.npz) loaded once as prior data (demonstrations)."""
+    max_updates: int = 0
+    """Stop after this many updates; 0 runs until stopped."""
+    curve_secret_key: Path | None = None
+    """CurveZMQ secret key file of the learner (`rlif keys`); required to bind beyond loopback."""
+    curve_clients: Path | None = None
+    """Folder of the public keys of the actors allowed in; required with curve_secret_key."""
