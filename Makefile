@@ -20,7 +20,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 sim: install
-	$(BIN)/rlif sim
+	$(BIN)/rlif sim $(ARGS)
 
 server: install
 	$(BIN)/rlif server
@@ -32,6 +32,9 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/robot_server.py
+	$(BIN)/python benchmarks/teleop.py
+	$(BIN)/python benchmarks/learner.py
+	$(BIN)/python benchmarks/actor.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -24,12 +25,34 @@ def server(config: Annotated[ServerConfig, tyro.conf.arg(name="")]) -> None:
     run_server(config)
 
 
-def sim(config: Annotated[SimDemoConfig, tyro.conf.arg(name="")]) -> None:
-    """The main job: a sim robot server and a scripted pick through the env, with a report."""
+def sim(config: Annotated[SimRunConfig, tyro.conf.arg(name="")]) -> None:
+    """The main job: robot server, learner, simulated operator and actor against the simulated arm."""
+    from rlif.sim_run import run_sim
+
+    raise SystemExit(run_sim(config))
+
+
+def demo(config: Annotated[SimDemoConfig, tyro.conf.arg(name="")]) -> None:
+    """A sim robot server and a scripted pick through the env, with a report and a GIF."""
     from rlif.sim_demo import run_sim_demo
 
     _logging()
     raise SystemExit(run_sim_demo(config))
+
+
+def learner(config: Annotated[LearnerServiceConfig, tyro.conf.arg(name="")]) -> None:
+    """The learner process: receives actors' transitions, trains, publishes weights. Also --config FILE.yaml."""
+    raise SystemExit(pair_cli.learner_main([]))  # only reached for --help: dispatch() handles real runs
+
+
+def actor(config: Annotated[ActorConfig, tyro.conf.arg(name="")]) -> None:
+    """The actor process: the policy on the robot, the operator's takeovers, every step to the learner."""
+    raise SystemExit(pair_cli.actor_main([]))
+
+
+def evaluate(config: Annotated[EvalConfig, tyro.conf.arg(name="")]) -> None:
+    """Evaluate a policy: deterministic actions, N episodes, a success report, optional MP4 videos."""
+    raise SystemExit(pair_cli.eval_main([]))
 
 
 @dataclass(frozen=True)
@@ -40,7 +63,7 @@ class KeysConfig:
 
 def keys(config: Annotated[KeysConfig, tyro.conf.arg(name="")]) -> None:
     """Make CurveZMQ keys for a server that listens beyond loopback."""
-    from robot_server.security import make_keys
+    from wire.security import make_keys
 
     made = make_keys(config.folder)
     for role, path in made.items():
@@ -75,16 +98,29 @@ def check(config: Annotated[CheckConfig, tyro.conf.arg(name="")]) -> None:
         env.close()
 
 
-from rlif.sim_demo import SimDemoConfig  # noqa: E402  (after the functions tyro reads)
+from actor.config import ActorConfig  # noqa: E402  (after the functions tyro reads)
+from learner.service_config import LearnerServiceConfig  # noqa: E402
+from rlif import pair_cli  # noqa: E402
+from rlif.pair_cli import EvalConfig  # noqa: E402
+from rlif.sim_demo import SimDemoConfig  # noqa: E402
+from rlif.sim_run import SimRunConfig  # noqa: E402
 
 
 def main(args: list[str] | None = None) -> None:
     from rlif import learner_cli, teleop_cli
 
+    argv = sys.argv[1:] if args is None else list(args)
+    code = pair_cli.dispatch(argv)  # the subcommands that also read YAML settings
+    if code is not None:
+        raise SystemExit(code)
     tyro.extras.subcommand_cli_from_dict(
         {
             "server": server,
             "sim": sim,
+            "demo": demo,
+            "learner": learner,
+            "actor": actor,
+            "eval": evaluate,
             "keys": keys,
             "check": check,
             "teleop": teleop_cli.teleop,

@@ -45,7 +45,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_sim_server(port: int, pub_port: int, image_size: int) -> subprocess.Popen[bytes]:
+def start_sim_server(port: int, pub_port: int, image_size: int, mode: str = "lockstep") -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -59,6 +59,8 @@ def start_sim_server(port: int, pub_port: int, image_size: int) -> subprocess.Po
         str(image_size),
         "--sim.image-width",
         str(image_size),
+        "--mode",
+        mode,
     ]
     return subprocess.Popen(command, start_new_session=True)
 
