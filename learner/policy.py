@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,13 @@ POLICY_CONFIG_KEY = "__config__"
 
 
 def save_policy_file(path: Path, arrays: dict[str, np.ndarray], config: LearnerConfig) -> Path:
-    """A policy file: its named arrays and, under POLICY_CONFIG_KEY, its settings as JSON."""
+    """A policy file: its named arrays and, under POLICY_CONFIG_KEY, its settings as JSON. Written
+    to a temporary file and renamed, so a reader never sees half a file."""
     encoded = np.frombuffer(json.dumps(config.to_dict()).encode(), dtype=np.uint8)
-    np.savez(path, **arrays, **{POLICY_CONFIG_KEY: encoded})
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as file:
+        np.savez(file, **arrays, **{POLICY_CONFIG_KEY: encoded})
+    os.replace(partial, path)
     return path
 
 

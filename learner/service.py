@@ -26,6 +26,7 @@ from typing import Any
 import zmq
 
 from learner.learner import Learner
+from learner.policy import save_policy_file
 from learner.service_config import LearnerServiceConfig
 from wire.codec import Message, WireError, decode
 from wire.records import EpisodeRecord, RecordError
@@ -39,6 +40,8 @@ from wire.weights import WeightsPublisher
 log = logging.getLogger(__name__)
 
 WAL_NAME = "transitions.wal"
+POLICY_FILE = "policy.npz"
+"""The newest policy, written beside each checkpoint in the run folder, for `rlif eval --policy`."""
 
 
 class LearnerService:
@@ -144,6 +147,7 @@ class LearnerService:
     def checkpoint(self) -> Path:
         self.learner.extra_state["streams"] = dict(self.receiver.expected)
         path = self.learner.save_checkpoint()
+        save_policy_file(self.config.run_dir / POLICY_FILE, self.learner.export_policy(), self.config.learner)
         self.wal.clear()  # everything in it is in the checkpoint now
         self._last_checkpoint = time.monotonic()
         return path

@@ -150,6 +150,26 @@ def _rlif(*args: str) -> list[str]:
     return [sys.executable, "-m", "rlif", *args]
 
 
+def server_command(config: SimRunConfig, ports: Ports, image_size: int) -> list[str]:
+    """`rlif server` in lockstep, its scenes drawn from `scene_range` of the cube placements."""
+    return _rlif(
+        "server",
+        "--port",
+        str(ports.server),
+        "--pub-port",
+        str(ports.server_stream),
+        "--mode",
+        "lockstep",
+        "--seed",
+        str(config.seed),
+        "--sim.image-height",
+        str(image_size),
+        "--sim.image-width",
+        str(image_size),
+        *scene_flags(config.scene_range),
+    )
+
+
 class Progress:
     """One line of figures, every few seconds, from the learner's and the actor's status."""
 
@@ -208,27 +228,7 @@ def run_sim(config: SimRunConfig) -> int:
     group = ProcessGroup()
     print(f"rlif sim: run folder {config.run_dir} (logs in {log_dir}); Ctrl-C stops and plots", flush=True)
     try:
-        server = group.start(
-            ChildProcess(
-                "server",
-                _rlif(
-                    "server",
-                    "--port",
-                    str(ports.server),
-                    "--pub-port",
-                    str(ports.server_stream),
-                    "--mode",
-                    "lockstep",
-                    "--seed",
-                    str(config.seed),
-                    "--sim.image-height",
-                    str(image_size),
-                    "--sim.image-width",
-                    str(image_size),
-                ),
-                log_dir / "server.log",
-            )
-        )
+        server = group.start(ChildProcess("server", server_command(config, ports, image_size), log_dir / "server.log"))
         wait_for_server(ports.address(ports.server), server.process)  # type: ignore[arg-type]
         if config.demos and not (config.run_dir / "checkpoints").exists():
             _record_demos(config, ports, log_dir)
@@ -290,7 +290,7 @@ def run_sim(config: SimRunConfig) -> int:
     return 1 if failed else 0
 
 
-def _scene_flags(fraction: float) -> list[str]:
+def scene_flags(fraction: float) -> list[str]:
     """Server flags that shrink the cube's placement ranges about their centres."""
     sim = SimConfig()
     flags = []

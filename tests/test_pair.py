@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from learner.policy import load_policy_file
+from learner.service import POLICY_FILE
 from robot_server.client import RobotClient
 from tests.pair_harness import Pair, expected_transitions, kill, recorded_episodes, stored_transitions
 
@@ -39,6 +41,9 @@ def test_pair_learns_from_streamed_steps_with_rlif_rewards(tmp_path) -> None:
     assert policy_steps.any()
     checkpoints = list((pair.learner_config.run_dir / "checkpoints").iterdir())
     assert checkpoints
+    # Beside the checkpoint, the newest policy for `rlif eval --policy`.
+    policy = load_policy_file(pair.learner_config.run_dir / POLICY_FILE)
+    assert policy.config == pair.learner_config.learner
     assert "Traceback" not in pair.log("learner") + pair.log("actor") + pair.log("operator")
 
 
