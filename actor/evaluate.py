@@ -48,7 +48,8 @@ class EvalReport:
 
     def summary(self) -> str:
         lines = [
-            f"policy weights v{self.weights_version}: {self.successes}/{self.episodes} successes "
+            f"{'policy file' if self.weights_version < 0 else f'policy weights v{self.weights_version}'}: "
+            f"{self.successes}/{self.episodes} successes "
             f"({100 * self.success_rate:.0f} %), mean episode length {np.mean(self.steps or [0]):.1f} steps"
             + (f", {self.assisted} episodes with an operator takeover" if self.assisted else "")
         ]

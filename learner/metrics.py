@@ -19,7 +19,7 @@ from learner.episodes import EpisodeSummary
 
 CSV_NAME = "metrics.csv"
 CSV_COLUMNS = ("wall_time", "step", "env_steps", "tag", "value")
-ACTOR_PREFIXES = ("episode/", "actor/")
+ACTOR_PREFIXES = ("episode/", "actor/", "eval/")
 
 
 class EpisodeWindow:
@@ -73,8 +73,8 @@ class MetricsLogger:
             self._csv.writerow(CSV_COLUMNS)
         self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
-    def log(self, values: Mapping[str, float], *, step: int, env_steps: int) -> None:
-        now = time.time()
+    def log(self, values: Mapping[str, float], *, step: int, env_steps: int, wall_time: float | None = None) -> None:
+        now = time.time() if wall_time is None else wall_time
         for tag, value in values.items():
             axis = env_steps if tag.startswith(ACTOR_PREFIXES) else step
             self.writer.add_scalar(tag, value, global_step=axis, walltime=now)

@@ -28,6 +28,7 @@ import zmq
 from learner.learner import Learner
 from learner.policy import save_policy_file
 from learner.service_config import LearnerServiceConfig
+from learner.snapshots import snapshot_path
 from wire.codec import Message, WireError, decode
 from wire.records import EpisodeRecord, RecordError
 from wire.reliable import ReliableReceiver
@@ -147,10 +148,17 @@ class LearnerService:
     def checkpoint(self) -> Path:
         self.learner.extra_state["streams"] = dict(self.receiver.expected)
         path = self.learner.save_checkpoint()
-        save_policy_file(self.config.run_dir / POLICY_FILE, self.learner.export_policy(), self.config.learner)
+        self._save_policy()
         self.wal.clear()  # everything in it is in the checkpoint now
         self._last_checkpoint = time.monotonic()
         return path
+
+    def _save_policy(self) -> None:
+        """The newest policy as run_dir/policy.npz, and a snapshot of it in run_dir/policies."""
+        arrays, run_dir = self.learner.export_policy(), self.config.run_dir
+        save_policy_file(run_dir / POLICY_FILE, arrays, self.config.learner)
+        snapshot = snapshot_path(run_dir, self.learner.env_steps, self.learner.update_step)
+        save_policy_file(snapshot, arrays, self.config.learner)
 
     def figures(self) -> dict[str, Any]:
         learner = self.learner
@@ -196,6 +204,7 @@ class LearnerService:
         """Version 0: the untrained policy, so that actors can start before the first update."""
         data = {"config": self.config.learner.to_dict(), "published": time.monotonic(), "updates": 0}
         self.weights.publish(0, self.learner.export_policy(), data)
+        self._save_policy()
 
     def close(self) -> None:
         try:

@@ -69,6 +69,12 @@ class SimRunConfig:
     scene_range: float = 0.4
     """Fraction of the simulation's cube-placement ranges used (position and yaw, about their centres);
     1.0 is the full task."""
+    eval_episodes: int = 10
+    """At the end, episodes of the policy alone (deterministic, no operator) per evaluated
+    snapshot, on a fresh server; 0 skips the evaluation."""
+    eval_points: int = 4
+    """Policy snapshots evaluated at the end, spread over the run (the first and the last
+    included); their success rates are drawn on the success plot."""
     demos: int = 20
     """Demonstrations by the `good` scripted expert, recorded first and loaded as prior data."""
     utd_cap: float = 1.0
@@ -279,15 +285,25 @@ def run_sim(config: SimRunConfig) -> int:
     unclean = {name: code for name, code in codes.items() if code not in (0, -signal.SIGINT, None)}
     if unclean:
         print(f"processes that did not stop cleanly: {unclean}")
+    _plot(config.run_dir)
+    if config.eval_episodes > 0 and config.eval_points > 0 and not failed:
+        from rlif.sim_eval import evaluate_snapshots
+
+        if evaluate_snapshots(config, server_command, image_size, log_dir):
+            _plot(config.run_dir, quiet=True)
+    print(f"TensorBoard: tensorboard --logdir {config.run_dir}")
+    return 1 if failed else 0
+
+
+def _plot(run_dir: Path, quiet: bool = False) -> None:
     try:
         from learner.plot import plot_run
 
-        for path in plot_run(config.run_dir):
-            print(f"plot: {path}")
+        for path in plot_run(run_dir):
+            if not quiet:
+                print(f"plot: {path}")
     except (FileNotFoundError, ValueError) as exc:
         print(f"no plots: {exc}")
-    print(f"TensorBoard: tensorboard --logdir {config.run_dir}")
-    return 1 if failed else 0
 
 
 def scene_flags(fraction: float) -> list[str]:
