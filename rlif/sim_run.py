@@ -45,6 +45,9 @@ SIM_LEARNER = LearnerConfig(
 small images and batches, a shorter horizon, little initial exploration noise, and a
 behaviour-cloning term on the operator's actions (`--learner.bc-weight 0` for SAC alone)."""
 
+DEMOS_FOLDER = "demos"
+"""Inside run_dir: the scripted demonstrations, recorded first, that the learner loads as prior data."""
+
 
 @dataclass(frozen=True)
 class SimRunConfig:
@@ -129,6 +132,7 @@ def learner_settings(config: SimRunConfig, ports: Ports, image_size: int) -> Lea
         weights=ports.address(ports.weights),
         status=ports.address(ports.learner_status),
         utd_cap=config.utd_cap,
+        prior_episodes=config.run_dir / DEMOS_FOLDER if config.demos else None,
     )
 
 
@@ -327,7 +331,7 @@ def _record_demos(config: SimRunConfig, ports: Ports, log_dir: Path) -> None:
         "--episodes",
         str(config.demos),
         "--out",
-        str(config.run_dir / "demos"),
+        str(config.run_dir / DEMOS_FOLDER),
         "--server",
         ports.address(ports.server),
         "--max-episode-steps",

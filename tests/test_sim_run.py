@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from learner.metrics import read_metrics
-from learner.snapshots import Snapshot, list_snapshots, pick_evenly, snapshot_path
+from learner.snapshots import list_snapshots, pick_evenly, snapshot_path
 from rlif.pair_cli import parse_with_config_file
 from rlif.processes import wait_until
-from rlif.sim_run import Ports, SimRunConfig, server_command
+from rlif.sim_run import DEMOS_FOLDER, Ports, SimRunConfig, learner_settings, server_command
 from robot_server.backends.mujoco_sim.world import SimConfig
 from robot_server.config import ServerConfig
 
@@ -34,6 +34,12 @@ def test_server_draws_cubes_from_the_scene_range_about_the_centres(fraction: flo
     assert server.mode == "lockstep" and server.sim.image_height == server.sim.image_width == 64
 
 
+def test_the_learner_takes_the_recorded_demonstrations_as_prior_data(tmp_path: Path) -> None:
+    with_demos = learner_settings(SimRunConfig(run_dir=tmp_path, demos=5), Ports(), image_size=64)
+    assert with_demos.prior_episodes == tmp_path / DEMOS_FOLDER
+    assert learner_settings(SimRunConfig(run_dir=tmp_path, demos=0), Ports(), image_size=64).prior_episodes is None
+
+
 def test_snapshots_are_listed_in_training_order_and_picked_evenly(tmp_path: Path) -> None:
     for steps, updates in [(0, 0), (900, 700), (300, 100), (600, 400), (1200, 1000)]:
         snapshot_path(tmp_path, steps, updates).write_bytes(b"")
@@ -44,7 +50,6 @@ def test_snapshots_are_listed_in_training_order_and_picked_evenly(tmp_path: Path
     assert [s.env_steps for s in pick_evenly(snapshots, 2)] == [0, 1200]
     assert [s.env_steps for s in pick_evenly(snapshots, 1)] == [1200]
     assert pick_evenly(snapshots, 9) == snapshots and pick_evenly([], 3) == [] and pick_evenly(snapshots, 0) == []
-    assert all(isinstance(s, Snapshot) for s in snapshots)
 
 
 TINY_RUN = [
@@ -96,4 +101,5 @@ def test_rlif_sim_learns_until_ctrl_c_then_stops_everything_plots_and_evaluates(
     evaluated = read_metrics(run_dir)["eval/success_rate"]
     assert len(evaluated) == 2 and evaluated[0][1] == 0 and evaluated[1][1] > 0, output
     assert output.count("policy after") == 2 and "successes" in (run_dir / "eval.txt").read_text()
-    assert "Traceback" not in (run_dir / "logs" / "learner.log").read_text()
+    learner_log = (run_dir / "logs" / "learner.log").read_text()
+    assert "Traceback" not in learner_log and "loaded 2 prior episodes" in learner_log
