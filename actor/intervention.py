@@ -56,7 +56,7 @@ from teleop.stream import (
     Received,
 )
 from wire.records import EpisodeRecord, StepRecord
-from wire.security import BindError, CurveServer, is_loopback, secure_client
+from wire.security import BindError, CurveServer, host_of, is_loopback, secure_client
 
 NO_POLICY = np.full(7, np.nan)
 """Pass as the policy action (or None) when no policy runs, as when recording demonstrations."""
@@ -146,7 +146,7 @@ class InterventionWrapper(gym.Wrapper):
         return "answer" if mode == "lockstep" else "latest"
 
     def _proposal_security(self, address: str) -> Any:
-        host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+        host = host_of(address)
         secret, clients = self.config.proposals_curve_secret_key, self.config.proposals_curve_clients
         if secret is None or clients is None:
             if not is_loopback(host):

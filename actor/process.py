@@ -24,7 +24,7 @@ import numpy as np
 import zmq
 
 from actor.config import ActorConfig
-from actor.env import RobotEnv
+from actor.env import OVERRUN, RobotEnv
 from actor.intervention import InterventionWrapper
 from learner.config import LearnerConfig
 from learner.policy import Policy
@@ -197,7 +197,7 @@ class Actor:
                 late = info.get("timing", {}).get("late")
                 if late is not None:
                     self.lateness.append(late)
-                    self.overruns += late > 0.001
+                    self.overruns += late > OVERRUN
                 step_index += 1
                 self.steps += 1
                 self._publish_status()

@@ -5,7 +5,8 @@ which transitions reach the learner. Prints one JSON line.
    128x128, real-time mode), the actor process's own loop with the default image policy
    (inference on every step), and a stand-in learner that publishes new weights every few
    seconds and acknowledges every transition (no training, so that it takes no CPU from the
-   actor). A step's deadline miss is how late it reached its observation past its period's end.
+   actor). A step's deadline miss is how late the loop woke past its period's end, before it
+   asks for the observation (`RobotEnv`'s `late`).
 2. The bare reference: the same wait for 300 deadlines with no work, no server, nothing: how
    late this machine wakes a sleeping process by itself (a virtual machine's vCPUs are not
    always running).

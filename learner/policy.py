@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from torch import nn
 
 from learner.config import LearnerConfig
 from learner.networks import Actor, ObservationEncoder
+from wire.records import save_npz_atomically
 
 PolicyArrays = dict[str, np.ndarray]
 PARTS = ("encoder", "actor")
@@ -118,15 +118,15 @@ POLICY_CONFIG_KEY = "__config__"
 """Name of the JSON-encoded LearnerConfig inside a policy .npz file."""
 
 
+POLICY_FILE = "policy.npz"
+"""The name of a run folder's newest policy (`rlif learner` and `rlif train` write it), for `rlif eval --policy`."""
+
+
 def save_policy_file(path: Path, arrays: dict[str, np.ndarray], config: LearnerConfig) -> Path:
-    """A policy file: its named arrays and, under POLICY_CONFIG_KEY, its settings as JSON. Written
-    to a temporary file and renamed, so a reader never sees half a file."""
+    """A policy file: its named arrays and, under POLICY_CONFIG_KEY, its settings as JSON, written
+    atomically."""
     encoded = np.frombuffer(json.dumps(config.to_dict()).encode(), dtype=np.uint8)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as file:
-        np.savez(file, **arrays, **{POLICY_CONFIG_KEY: encoded})
-    os.replace(partial, path)
-    return path
+    return save_npz_atomically(path, {**arrays, POLICY_CONFIG_KEY: encoded})
 
 
 def load_policy_file(path: Path) -> Policy:

@@ -16,7 +16,7 @@ update count can use, which a lockstep actor paces itself by.
 
 from __future__ import annotations
 
-import dataclasses
+import collections
 import logging
 import signal
 import time
@@ -26,13 +26,13 @@ from typing import Any
 import zmq
 
 from learner.learner import Learner
-from learner.policy import save_policy_file
+from learner.policy import POLICY_FILE, save_policy_file
 from learner.service_config import LearnerServiceConfig
 from learner.snapshots import snapshot_path
-from wire.codec import Message, WireError, decode
+from wire.codec import Message, WireError, decode, encode
 from wire.records import EpisodeRecord, RecordError
 from wire.reliable import ReliableReceiver
-from wire.security import CurveServer, check_bind
+from wire.security import CurveServer, check_bind, host_of
 from wire.spool import MessageLog, read_log
 from wire.status import StatusPublisher
 from wire.transitions import TransitionError, read_step
@@ -41,8 +41,6 @@ from wire.weights import WeightsPublisher
 log = logging.getLogger(__name__)
 
 WAL_NAME = "transitions.wal"
-POLICY_FILE = "policy.npz"
-"""The newest policy, written beside each checkpoint in the run folder, for `rlif eval --policy`."""
 
 
 class LearnerService:
@@ -67,8 +65,7 @@ class LearnerService:
         self._stop = False
         self._last_checkpoint = time.monotonic()
         self._last_status = 0.0
-        self._update_times: list[float] = []
-        self.resumed_from = resumed
+        self._update_times: collections.deque[float] = collections.deque(maxlen=50)
         log.info(
             "learner up: %s, resumed from update %s, %d logged steps replayed; transitions on %s, weights on %s",
             config.learner.algorithm,
@@ -162,9 +159,8 @@ class LearnerService:
 
     def figures(self) -> dict[str, Any]:
         learner = self.learner
-        recent = self._update_times[-50:]
+        recent = self._update_times
         rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
-        window = learner.window.values() if hasattr(learner.window, "values") else {}
         return {
             "updates": learner.update_step,
             "updates_per_s": rate,
@@ -175,18 +171,21 @@ class LearnerService:
             "buffers": {name: len(buffer) for name, buffer in learner.buffers.items()},
             "rejected": self.rejected,
             "duplicates": self.receiver.duplicates,
-            **{key: value for key, value in window.items() if isinstance(value, float | int)},
+            **learner.window.values(),
         }
 
     def request_stop(self, *_: object) -> None:
         self._stop = True
 
     def run(self) -> None:
-        self.publish() if self.learner.update_step > 0 else self._publish_initial()
+        self.publish()  # version 0 on a fresh start: actors can begin before the first update
+        if self.learner.update_step == 0:
+            self._save_policy()
         while not self._stop:
-            self.receiver.poll(0.0 if self.may_update() else 0.02)
+            can_update = self.may_update()
+            self.receiver.poll(0.0 if can_update else 0.02)
             self.weights.poll()
-            if self.may_update():
+            if can_update and self.may_update():
                 self.learner.update()
                 self._update_times.append(time.monotonic())
                 if self.learner.update_step % self.config.publish_every == 0:
@@ -199,12 +198,6 @@ class LearnerService:
             if now - self._last_status > 0.25:
                 self._last_status = now
                 self.status.publish(self.figures())
-
-    def _publish_initial(self) -> None:
-        """Version 0: the untrained policy, so that actors can start before the first update."""
-        data = {"config": self.config.learner.to_dict(), "published": time.monotonic(), "updates": 0}
-        self.weights.publish(0, self.learner.export_policy(), data)
-        self._save_policy()
 
     def close(self) -> None:
         try:
@@ -222,17 +215,13 @@ class LearnerService:
 def _bound_security(config: LearnerServiceConfig) -> CurveServer | None:
     """CurveZMQ for the learner's three sockets; refuses to listen beyond loopback without it."""
     for address in (config.transitions, config.weights, config.status):
-        check_bind(
-            address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]"), config.curve_secret_key, config.curve_clients
-        )
+        check_bind(host_of(address), config.curve_secret_key, config.curve_clients)
     if config.curve_secret_key is None or config.curve_clients is None:
         return None
     return CurveServer(zmq.Context.instance(), config.curve_secret_key, config.curve_clients)
 
 
 def _frames(stream: str, seq: int, message: Message) -> list[Any]:
-    from wire.codec import encode
-
     header = {key: value for key, value in message.header.items() if key != "v"}
     return encode({**header, "stream": stream, "seq": seq}, message.arrays)
 
@@ -246,7 +235,3 @@ def run_learner(config: LearnerServiceConfig) -> int:
     finally:
         service.close()
     return 0
-
-
-def replace_learner(config: LearnerServiceConfig, **changes: Any) -> LearnerServiceConfig:
-    return dataclasses.replace(config, learner=dataclasses.replace(config.learner, **changes))

@@ -108,7 +108,7 @@ def train(config: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:
     """Train offline from recorded episodes, with checkpoints, metrics and learning curves."""
     from learner.learner import Learner
     from learner.plot import plot_run
-    from learner.policy import save_policy_file
+    from learner.policy import POLICY_FILE, save_policy_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     demos, episodes = episode_files(config.demos), episode_files(config.episodes)
@@ -134,8 +134,9 @@ def train(config: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:
             if learner.update_step % config.checkpoint_every == 0:
                 learner.save_checkpoint()
                 log.info("update %d: %s", learner.update_step, {k: round(v, 4) for k, v in metrics.items()})
-        learner.save_checkpoint()
-        save_policy_file(config.run_dir / "policy.npz", learner.export_policy(), learner.config)
+        if learner.update_step % config.checkpoint_every:  # the loop saved the last update already otherwise
+            learner.save_checkpoint()
+        save_policy_file(config.run_dir / POLICY_FILE, learner.export_policy(), learner.config)
     finally:
         learner.close()
     for path in plot_run(config.run_dir):

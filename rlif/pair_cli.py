@@ -6,7 +6,6 @@ for what belongs to a site: hosts and ports, robot and camera settings), then th
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -99,10 +98,6 @@ def dispatch(args: list[str]) -> int | None:
     if args and args[0] in COMMANDS:
         return COMMANDS[args[0]](args[1:])
     return None
-
-
-def replace_nested(config: Any, **changes: Any) -> Any:
-    return dataclasses.replace(config, **changes)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -92,8 +92,6 @@ def _evaluate(config: SimRunConfig, snapshot: Snapshot, ports: Ports, log_dir: P
         *([] if config.images else ["--actor.env.no-images"]),
         "--actor.intervention.commands",
         ports.address(ports.commands),
-        "--actor.intervention.proposals",
-        ports.address(ports.proposals),
     ]
     log_path = log_dir / "eval.log"
     offset = log_path.stat().st_size if log_path.exists() else 0

@@ -19,16 +19,12 @@ from teleop.sim_operator import OperatorConfig
 from teleop.stream import DEFAULT_COMMANDS, DEFAULT_PROPOSALS, SocketSetup
 
 
-def _host(address: str) -> str:
-    return address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
-
-
 def bind_security(address: str, secret_key: Path | None, clients: Path | None) -> tuple[SocketSetup | None, Any]:
     """CurveZMQ for a socket bound at `address`: none on loopback, required elsewhere (the robot
     server's rule). Returns the socket setup and the authenticator to stop at exit (or None)."""
-    from wire.security import CurveServer, check_bind
+    from wire.security import CurveServer, check_bind, host_of
 
-    check_bind(_host(address), secret_key, clients)
+    check_bind(host_of(address), secret_key, clients)
     if secret_key is None or clients is None:
         return None, None
     curve = CurveServer(zmq.Context.instance(), secret_key, clients)

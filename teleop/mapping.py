@@ -19,6 +19,7 @@ rescale the rest to stay continuous, map to the base frame, multiply by the per-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -83,8 +84,9 @@ class AxisMapping:
             raise ValueError(f"scale needs 6 finite gains, got {self.scale!r}")
         if self.operator_side not in SIDES:
             raise ValueError(f"operator_side must be one of {sorted(SIDES)}, got {self.operator_side!r}")
-        self.matrix()  # validates `axes`
+        _ = self.matrix  # validates `axes`
 
+    @cached_property
     def matrix(self) -> np.ndarray:
         """6x6 matrix from device axes to base axes, scale included."""
         axes = self.axes or SIDES[self.operator_side]
@@ -95,4 +97,4 @@ class AxisMapping:
         values = np.asarray(device_axes, dtype=np.float64)
         if values.shape != (6,) or not np.isfinite(values).all():
             return np.zeros(6)
-        return np.clip(self.matrix() @ apply_deadzone(values, self.deadzone), -1.0, 1.0)
+        return np.clip(self.matrix @ apply_deadzone(values, self.deadzone), -1.0, 1.0)

@@ -12,7 +12,7 @@ It is `scripted_pick_action` with three knobs of suboptimality:
   order, so a preset's success rate varies little between runs.
 
 Presets and their nominal success rates on the sim pick task (state-only lockstep env, 100-step
-episodes, randomised cubes); `tests/test_teleop_experts.py` measures them over 60 episodes each
+episodes, randomised cubes); `tests/test_teleop_operators.py` measures them over 60 episodes each
 and `benchmarks/teleop.py` reports them:
 
 | preset    | noise | slowness | failed_grasp | nominal success |

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,6 @@ class Pair:
     ) -> None:
         self.folder = folder
         self.ports = Ports()
-        self.mode = mode
         sim = SimConfig(image_height=IMAGE, image_width=IMAGE)
         self.server = RunningServer(
             dataclasses.replace(
@@ -224,7 +222,3 @@ def stored_transitions(run_dir: Path, config: LearnerConfig) -> list[tuple[bytes
         return rows
     finally:
         learner.close()
-
-
-def now() -> float:
-    return time.monotonic()

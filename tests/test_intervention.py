@@ -103,6 +103,8 @@ def test_takeover_rules_and_the_onset_definition(run: list[list[Tick]], hold_tim
             previous = expected
             intervened.append(decision.intervened)
             onset_flags.append(decision.onset)
+        # The rule, restated: a takeover's first step is an onset (the episode's first step included).
+        assert onset_flags == [now and not (t > 0 and intervened[t - 1]) for t, now in enumerate(intervened)]
         assert onset_flags == onsets(intervened).tolist()
         assert onset_flags[0] == intervened[0], "a takeover at an episode's first step is an onset"
 

@@ -9,8 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from learner.policy import load_policy_file
-from learner.service import POLICY_FILE
+from learner.policy import POLICY_FILE, load_policy_file
 from robot_server.client import RobotClient
 from tests.pair_harness import Pair, expected_transitions, kill, recorded_episodes, stored_transitions
 

@@ -78,6 +78,22 @@ class StepRecord:
     policy_version: int = -1
 
 
+def save_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """An .npz written to a temporary file, synced and renamed: a crash leaves the old file or the
+    new one, never part of one."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
 @dataclass
 class EpisodeRecord:
     """A whole episode as arrays; see the module docstring for every field."""
@@ -173,17 +189,7 @@ class EpisodeRecord:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = dict(self.arrays)
         payload["meta"] = np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **payload)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return save_npz_atomically(path, payload)
 
     @classmethod
     def load(cls, path: Path | str) -> EpisodeRecord:

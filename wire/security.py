@@ -14,6 +14,11 @@ class BindError(ValueError):
     """The server was asked to listen somewhere it may not."""
 
 
+def host_of(address: str) -> str:
+    """The host of a ZeroMQ TCP address: tcp://10.0.0.2:5555 -> 10.0.0.2, tcp://[::1]:5555 -> ::1."""
+    return address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
