@@ -182,10 +182,9 @@ class LearnerService:
         if self.learner.update_step == 0:
             self._save_policy()
         while not self._stop:
-            can_update = self.may_update()
-            self.receiver.poll(0.0 if can_update else 0.02)
+            self.receiver.poll(0.0 if self.may_update() else 0.02)
             self.weights.poll()
-            if can_update and self.may_update():
+            if self.may_update():  # again: the poll may have brought the steps it waited for
                 self.learner.update()
                 self._update_times.append(time.monotonic())
                 if self.learner.update_step % self.config.publish_every == 0:
