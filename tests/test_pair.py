@@ -47,7 +47,9 @@ def test_pair_learns_from_streamed_steps_with_rlif_rewards(tmp_path) -> None:
 
 
 def test_killed_learner_resumes_and_keeps_every_step_exactly_once(tmp_path) -> None:
-    pair = Pair(tmp_path, episodes=8, episode_steps=25, actor_changes={"pace": False}).start()
+    # Enough episodes that the unpaced actor still has steps to take when the learner dies, even
+    # when a loaded machine slows the learner and lets the actor run far ahead.
+    pair = Pair(tmp_path, episodes=20, episode_steps=25, actor_changes={"pace": False}).start()
     try:
         assert pair.wait_for(lambda s: s.get("learner", {}).get("env_steps", 0) >= 60, timeout=120)
         time.sleep(2.5)  # past a checkpoint, and more steps in the write-ahead log after it
