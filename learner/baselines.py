@@ -1,15 +1,19 @@
 """What each algorithm learns from: which buffer a transition goes to, which buffers are sampled.
 
-| algorithm   | learns                            | online buffer          | intervention buffer   | sampled      |
-|-------------|-----------------------------------|------------------------|-----------------------|--------------|
-| `rlif`      | SAC on intervention labels        | policy steps           | operator steps, demos | both, 50/50  |
-| `rlpd`      | SAC on the sparse task reward     | policy steps           | operator steps, demos | both, 50/50  |
-| `hg_dagger` | BC on aggregated operator actions | policy steps (unused)  | operator steps, demos | intervention |
-| `dagger`    | BC on expert labels of all states | every step, relabelled | demos                 | both, 50/50  |
-| `bc`        | BC on demonstrations              | rollouts (unused)      | demos                 | intervention |
+| algorithm   | learns                            | online           | intervention   | demos | sampled             |
+|-------------|-----------------------------------|------------------|----------------|-------|---------------------|
+| `rlif`      | SAC on intervention labels        | policy steps     | operator steps | prior | all three           |
+| `rlpd`      | SAC on the sparse task reward     | policy steps     | operator steps | prior | all three           |
+| `hg_dagger` | BC on aggregated operator actions | policy (unused)  | operator steps | prior | intervention, demos |
+| `dagger`    | BC on expert labels of all states | every step, relabelled | (none)   | prior | online, demos       |
+| `bc`        | BC on demonstrations              | policy (unused)  | (unused)       | prior | demos               |
 
-The 50/50 split is `LearnerConfig.intervention_fraction`; while one sampled buffer is empty the
-other fills the whole batch. DAgger's labels come from a relabel function over each recorded
+The buffers: online, intervention and demos; prior data are demonstrations and other offline episodes.
+
+Each batch takes `LearnerConfig.intervention_fraction` of its rows from the operator's steps and
+the demonstrations together (RLPD's symmetric sampling: half), and `demo_fraction` of those from
+the demonstrations; the share of a buffer that is empty or not sampled goes to the others.
+DAgger's labels come from a relabel function over each recorded
 episode (by default the episode's `expert_action` array, which a simulated actor records from
 the privileged state), or with each streamed step.
 """
@@ -23,7 +27,8 @@ import numpy as np
 from learner.config import Algorithm
 from wire.records import EpisodeRecord, RecordError
 
-ONLINE, INTERVENTION = "online", "intervention"
+ONLINE, INTERVENTION, DEMOS = "online", "intervention", "demos"
+BUFFERS = (ONLINE, INTERVENTION, DEMOS)
 EXPERT_ACTION = "expert_action"
 
 Relabel = Callable[[EpisodeRecord], np.ndarray]
@@ -31,19 +36,24 @@ Relabel = Callable[[EpisodeRecord], np.ndarray]
 
 
 def buffer_for(algorithm: Algorithm, *, intervened: bool, prior: bool) -> str:
-    """The buffer a transition goes to: prior data (demonstrations) and operator steps to the
-    intervention buffer; policy steps (and, for DAgger, every relabelled step) to the online one."""
+    """The buffer a transition goes to: prior data (demonstrations) to the demos buffer, operator
+    steps to the intervention buffer, policy steps (and, for DAgger, every relabelled step) to the
+    online one."""
     if prior:
-        return INTERVENTION
+        return DEMOS
     if algorithm == "dagger":
         return ONLINE
     return INTERVENTION if intervened else ONLINE
 
 
 def sampled_buffers(algorithm: Algorithm) -> tuple[str, ...]:
-    if algorithm in ("hg_dagger", "bc"):
-        return (INTERVENTION,)
-    return (ONLINE, INTERVENTION)
+    if algorithm == "hg_dagger":
+        return (INTERVENTION, DEMOS)
+    if algorithm == "bc":
+        return (DEMOS,)
+    if algorithm == "dagger":
+        return (ONLINE, DEMOS)
+    return BUFFERS
 
 
 def recorded_expert_actions(record: EpisodeRecord) -> np.ndarray:

@@ -19,8 +19,8 @@ class TensorBatch:
     terminated: torch.Tensor
     next_images: dict[str, torch.Tensor]
     next_state: torch.Tensor
-    operator: torch.Tensor | None = None
-    """Bool (B,): rows holding the operator's (or a demonstration's) action."""
+    imitate: torch.Tensor | None = None
+    """Bool (B,): rows whose action the behaviour-cloning term imitates."""
 
     @classmethod
     def from_numpy(cls, batch: Batch) -> TensorBatch:
@@ -37,5 +37,5 @@ class TensorBatch:
             terminated=torch.from_numpy(batch.terminated),
             next_images={camera: torch.from_numpy(images) for camera, images in batch.next_images.items()},
             next_state=torch.from_numpy(batch.next_state),
-            operator=None if batch.operator is None else torch.from_numpy(batch.operator),
+            imitate=None if batch.imitate is None else torch.from_numpy(batch.imitate),
         )

@@ -13,6 +13,9 @@ hg_dagger: behaviour cloning on the operator's actions. dagger: behaviour clonin
 of every visited state (simulation). bc: behaviour cloning on demonstrations only."""
 RL_ALGORITHMS = ("rlif", "rlpd")
 Encoder = Literal["conv", "resnet18"]
+ImitatedRows = Literal["demos", "operator", "both"]
+"""Rows of a batch the behaviour-cloning term of rlif/rlpd imitates: the demonstrations (prior
+data), the operator's steps, or both."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,21 @@ class LearnerConfig:
     augment_pad: int = 4
     """DrQ random shift: images move by up to this many pixels (edges replicated); 0 turns it off."""
     bc_weight: float = 0.0
-    """rlif/rlpd: weight of a behaviour-cloning term on the operator's (and demonstrations') actions
-    in the actor loss; 0 is SAC alone, as in the paper. It speeds up learning from few interventions."""
+    """rlif/rlpd: weight of a behaviour-cloning term on the actions of the `bc_rows` rows, in the
+    actor loss (scaled by the critics' magnitude as in TD3+BC, at least 1) and in the image encoders' loss; 0 is
+    SAC alone, as in the paper. It makes a policy of a few demonstrations while the critics learn."""
+    bc_rows: ImitatedRows = "demos"
+    """Which rows the behaviour-cloning term imitates: demos, operator (its steps), or both. A
+    suboptimal operator's own actions are better learnt from through the critics than copied."""
     backup_entropy: bool = True
     """Subtract alpha * log pi of the next action in the critic target (soft Q backup)."""
 
     intervention_fraction: float = 0.5
-    """Share of each batch drawn from the intervention/demo buffer (RLPD's symmetric sampling: 0.5)."""
+    """Share of each batch drawn from the operator's steps and the demonstrations together (RLPD's
+    symmetric sampling: 0.5); the rest comes from the policy's own steps."""
+    demo_fraction: float = 0.5
+    """Part of the `intervention_fraction` share drawn from the demonstrations (prior data), the
+    rest from the operator's steps; while either is empty, the other gives the whole share."""
     task_reward: bool = False
     """rlif: add the sparse task reward (+1 on the first successful step) to the intervention labels."""
     intervention_penalty: float = -1.0
@@ -113,8 +124,10 @@ class LearnerConfig:
             problems.append(f"image_size {self.image_size} must be (height, width), each >= 16")
         if not 1 <= self.critic_subset <= self.critic_ensemble:
             problems.append("critic_subset must be between 1 and critic_ensemble")
-        if not 0.0 <= self.intervention_fraction <= 1.0:
-            problems.append("intervention_fraction must lie in [0, 1]")
+        if not 0.0 <= self.intervention_fraction <= 1.0 or not 0.0 <= self.demo_fraction <= 1.0:
+            problems.append("intervention_fraction and demo_fraction must lie in [0, 1]")
+        if self.bc_weight < 0:
+            problems.append("bc_weight must be >= 0")
         if not 0.0 < self.discount <= 1.0 or not 0.0 < self.tau <= 1.0:
             problems.append("discount and tau must lie in (0, 1]")
         if self.utd_ratio < 1 or self.batch_size < 1 or self.capacity < 2 or self.checkpoint_keep < 1:

@@ -27,7 +27,7 @@ import torch
 from learner import baselines
 from learner.allocator import keep_freed_memory
 from learner.augment import random_shifts
-from learner.baselines import INTERVENTION, ONLINE, Relabel
+from learner.baselines import BUFFERS, DEMOS, INTERVENTION, ONLINE, Relabel
 from learner.batch import TensorBatch
 from learner.bc import BCAgent
 from learner.checkpoint import Checkpoint, IncompatibleCheckpoint, latest_checkpoint, save_checkpoint
@@ -65,9 +65,9 @@ class Learner:
             self.agent: SACAgent | BCAgent = SACAgent(config) if config.is_rl else BCAgent(config)
         self.rule = RewardRule.from_config(config)
         shape = (config.cameras, config.image_size, config.state_dim, config.action_dim)
-        self.buffers = {
-            name: ReplayBuffer(name, config.capacity, *shape, config.disk_dir) for name in (ONLINE, INTERVENTION)
-        }
+        self.buffers = {name: ReplayBuffer(name, config.capacity, *shape, config.disk_dir) for name in BUFFERS}
+        imitated = {"demos": (DEMOS,), "operator": (INTERVENTION,), "both": (DEMOS, INTERVENTION)}[config.bc_rows]
+        self._imitated = {self.buffers[name] for name in imitated}
         self.assembler = StepAssembler(self.rule)
         self.rng = np.random.default_rng(config.seed)
         self.update_step = 0
@@ -85,7 +85,7 @@ class Learner:
 
     def add_episode(self, record: EpisodeRecord, *, prior: bool = False) -> int:
         """Store every transition of a recorded episode; returns how many. `prior`: demonstrations
-        or other offline data, all into the intervention/demo buffer and not counted as env steps."""
+        or other offline data, all into the demos buffer and not counted as env steps."""
         record.validate()
         self._check_record(record)
         labels = None
@@ -228,14 +228,24 @@ class Learner:
         return stored > 0 and stored >= self.config.min_transitions
 
     def batch_split(self) -> list[tuple[ReplayBuffer, int]]:
-        """How many rows of a batch each non-empty sampled buffer gives."""
-        size = self.config.batch_size
-        sources = [buffer for buffer in self._sampled() if len(buffer)]
-        if len(sources) == 2:
-            from_intervention = round(size * self.config.intervention_fraction)
-            split = [(self.buffers[ONLINE], size - from_intervention), (self.buffers[INTERVENTION], from_intervention)]
-            return [(buffer, count) for buffer, count in split if count]
-        return [(sources[0], size)]
+        """How many rows of a batch each non-empty sampled buffer gives (see `learner.baselines`)."""
+        config = self.config
+        filled = {buffer.name for buffer in self._sampled() if len(buffer)}
+        offline = {INTERVENTION: 1.0 - config.demo_fraction, DEMOS: config.demo_fraction}
+        offline = {name: weight for name, weight in offline.items() if name in filled}
+        if offline and sum(offline.values()) == 0:
+            offline = dict.fromkeys(offline, 1.0)
+        shares = {ONLINE: 1.0 - config.intervention_fraction if offline else 1.0} if ONLINE in filled else {}
+        offline_share, total = 1.0 - shares.get(ONLINE, 0.0), sum(offline.values())
+        shares.update({name: offline_share * weight / total for name, weight in offline.items()})
+        split, given, cumulative = [], 0, 0.0
+        for name, share in shares.items():
+            cumulative += share
+            count = round(config.batch_size * cumulative) - given
+            given += count
+            if count:
+                split.append((self.buffers[name], count))
+        return split
 
     def sample(self) -> Batch:
         """The next training batch (images randomly shifted); reused arrays, valid until the next call."""
@@ -246,8 +256,8 @@ class Learner:
             shifts = random_shifts(self.rng, count, pad) if pad else None
             next_shifts = random_shifts(self.rng, count, pad) if pad else None
             buffer.gather(slots, self._batch, offset, shifts, next_shifts)
-            if self._batch.operator is not None:
-                self._batch.operator[offset : offset + count] = buffer is self.buffers[INTERVENTION]
+            if self._batch.imitate is not None:
+                self._batch.imitate[offset : offset + count] = buffer in self._imitated
             offset += count
         return self._batch
 
@@ -361,7 +371,7 @@ class Learner:
         for name, optimizer in self.agent.optimizers.items():
             optimizer.load_state_dict(tensors["optimizers"][name])
         self.agent.generator.set_state(tensors["generator"])
-        for name, buffer_meta in meta["buffers"].items():
+        for name, buffer_meta in meta["buffers"].items():  # a checkpoint from before the demos buffer has none
             prefix = f"{name}."
             stored = {key[len(prefix) :]: array for key, array in checkpoint.arrays.items() if key.startswith(prefix)}
             self.buffers[name].load_state_dict(stored, buffer_meta)

@@ -41,8 +41,8 @@ class Batch:
     """1.0 where the episode terminated after the step (no bootstrapping), else 0.0."""
     next_images: dict[str, np.ndarray]
     next_state: np.ndarray
-    operator: np.ndarray | None = None
-    """True for rows from the intervention/demonstration buffer (the operator's actions)."""
+    imitate: np.ndarray | None = None
+    """True for the rows whose action the behaviour-cloning term of SAC imitates (`bc_rows`)."""
 
     @classmethod
     def empty(
@@ -59,7 +59,7 @@ class Batch:
             terminated=np.empty(size, np.float32),
             next_images=frames(),
             next_state=np.empty((size, state_dim), np.float32),
-            operator=np.zeros(size, np.bool_),
+            imitate=np.zeros(size, np.bool_),
         )
 
     def __len__(self) -> int:

@@ -9,8 +9,11 @@ temperature step on the last batch:
     target    = r + gamma (1 - terminated) (min over a random 2 of the E target critics of
                 Q'(next, a') - alpha logp')
     critic    = mean over the E critics of (Q(features, a) - target)^2
+                + w bc                                    # the encoders learn from both
     actor     = alpha logp(a~pi | features) - mean over critics of Q(features, a)   (features detached)
+                + w max(|Q|, 1) bc                        # TD3+BC's scaling, at least 1
     alpha     = alpha (-logp - target_entropy)
+    bc        = mean (tanh(mean of pi(features)) - a)^2 over the imitated rows (`bc_rows`), w = bc_weight
 
 Each image batch is encoded once and its features shared by all critics; the ensemble is one
 set of batched weight tensors (`CriticEnsemble`), the target critics a Polyak-averaged copy.
@@ -69,6 +72,11 @@ class SACAgent(nn.Module):
             target = batch.reward + config.discount * (1.0 - batch.terminated) * next_q
         q = self.critic(features, batch.action)
         loss = (q - target).square().mean()
+        imitate = self._imitated_rows(batch)
+        if imitate is not None:
+            # the encoders also learn what the imitated actions need to see; the actor's gradient
+            # from this term is dropped (its own step clears it)
+            loss = loss + self.config.bc_weight * self._bc_loss(features, batch, imitate)
         optimizer = self.optimizers["critic"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -87,6 +95,15 @@ class SACAgent(nn.Module):
         }
         return features, metrics
 
+    def _imitated_rows(self, batch: TensorBatch) -> torch.Tensor | None:
+        imitate = batch.imitate
+        if self.config.bc_weight <= 0 or imitate is None or not bool(imitate.any()):
+            return None
+        return imitate
+
+    def _bc_loss(self, features: torch.Tensor, batch: TensorBatch, imitate: torch.Tensor) -> torch.Tensor:
+        return (self.actor.deterministic(features[imitate]) - batch.action[imitate]).square().mean()
+
     def _actor_and_temperature_step(self, features: torch.Tensor, batch: TensorBatch) -> dict[str, float]:
         self.critic.requires_grad_(False)
         bc_loss = torch.zeros(())
@@ -95,12 +112,13 @@ class SACAgent(nn.Module):
             q = self.critic(features, action).mean(dim=0)
             temperature = self.log_temperature.exp().detach()
             actor_loss = (temperature * log_prob - q).mean()
-            operator = batch.operator
-            if self.config.bc_weight > 0 and operator is not None and bool(operator.any()):
-                # Behaviour cloning on the operator's rows, scaled like TD3+BC by the Q magnitude.
-                imitation = self.actor.deterministic(features[operator])
-                bc_loss = (imitation - batch.action[operator]).square().mean()
-                actor_loss = actor_loss + self.config.bc_weight * q.abs().mean().detach() * bc_loss
+            imitate = self._imitated_rows(batch)
+            if imitate is not None:
+                bc_loss = self._bc_loss(features, batch, imitate)
+                # scaled with the critics, as TD3+BC, but never below one reward unit: while the
+                # critics still know nothing (Q near 0), the demonstrations lead
+                scale = q.abs().mean().detach().clamp(min=1.0)
+                actor_loss = actor_loss + self.config.bc_weight * scale * bc_loss
             self.optimizers["actor"].zero_grad(set_to_none=True)
             actor_loss.backward()
             self.optimizers["actor"].step()

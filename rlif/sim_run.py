@@ -43,7 +43,7 @@ SIM_LEARNER = LearnerConfig(
 )
 """Learner defaults of the sim run, chosen for visible progress within 20 minutes on a 2-core CPU:
 small images and batches, a shorter horizon, little initial exploration noise, and a
-behaviour-cloning term on the operator's actions (`--learner.bc-weight 0` for SAC alone)."""
+behaviour-cloning term on the demonstrations (`--learner.bc-weight 0` for SAC alone)."""
 
 DEMOS_FOLDER = "demos"
 """Inside run_dir: the scripted demonstrations, recorded first, that the learner loads as prior data."""

@@ -128,17 +128,17 @@ def test_critic_and_actor_steps_improve_their_objectives() -> None:
         torch.testing.assert_close(value, critic_state[key])
 
 
-def test_bc_weight_pulls_the_actor_towards_the_operator_actions() -> None:
+def test_bc_weight_pulls_the_actor_towards_the_imitated_actions() -> None:
     config = LearnerConfig(**SMALL, actor_lr=3e-3, bc_weight=5.0)
     agent = SACAgent(config)
     batch = random_batch(config)
-    batch.operator = torch.arange(batch.action.shape[0]) % 2 == 0
+    batch.imitate = torch.arange(batch.action.shape[0]) % 2 == 0
     batch.action = torch.full_like(batch.action, 0.6)
     features = agent.encoder(batch.images, batch.state).detach()
 
     def distance() -> float:
         with torch.no_grad():
-            return (agent.actor.deterministic(features[batch.operator]) - 0.6).abs().mean().item()
+            return (agent.actor.deterministic(features[batch.imitate]) - 0.6).abs().mean().item()
 
     before = distance()
     metrics = {}
@@ -148,6 +148,22 @@ def test_bc_weight_pulls_the_actor_towards_the_operator_actions() -> None:
     assert distance() < 0.5 * before
     plain = SACAgent(dataclasses.replace(config, bc_weight=0.0))
     assert plain._actor_and_temperature_step(features, batch)["loss/bc"] == 0.0
+
+
+def test_bc_term_trains_the_encoders_in_the_critic_step() -> None:
+    config = LearnerConfig(**SMALL, bc_weight=1.0)
+    batch = random_batch(config)
+    batch.imitate = torch.arange(batch.action.shape[0]) % 2 == 0
+
+    def encoder_gradient(settings: LearnerConfig) -> torch.Tensor:
+        torch.manual_seed(0)
+        agent = SACAgent(settings)
+        agent._critic_step(batch)
+        return torch.cat([p.grad.flatten() for p in agent.encoder.parameters() if p.grad is not None])
+
+    with_bc = encoder_gradient(config)
+    without = encoder_gradient(dataclasses.replace(config, bc_weight=0.0))
+    assert with_bc.shape == without.shape and not torch.allclose(with_bc, without)
 
 
 def test_temperature_moves_toward_the_target_entropy() -> None:

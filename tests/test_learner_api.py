@@ -143,7 +143,7 @@ def test_update_waits_for_data() -> None:
     rng = np.random.default_rng(0)
     learner.add_episode(run_episode(random_policy(rng), rng, operator=False))  # no operator: nothing to clone
     assert not learner.ready()
-    while len(learner.buffers["intervention"]) < 5:
+    while len(learner.buffers["demos"]) < 5:
         assert not learner.ready()
         learner.add_episode(run_episode(None, rng, operator=False), prior=True)
     assert learner.ready()
@@ -237,7 +237,7 @@ def test_recorded_episode_files_load_as_prior_data(tmp_path) -> None:
     paths = [record.save(tmp_path / f"d{i}.npz") for i, record in enumerate(records)]
     learner = Learner(task_config(algorithm="bc"))
     assert learner.load_episodes(paths, prior=True) == sum(len(r) for r in records)
-    assert len(learner.buffers["intervention"]) == sum(len(r) for r in records) and learner.env_steps == 0
+    assert len(learner.buffers["demos"]) == sum(len(r) for r in records) and learner.env_steps == 0
     (tmp_path / "broken.npz").write_bytes(b"PK not really")
     with pytest.raises(RecordError, match="not a readable episode"):
         learner.load_episodes([tmp_path / "broken.npz"])

@@ -160,4 +160,4 @@ def test_learner_routes_policy_and_operator_transitions() -> None:
     assert len(intervention) == 2
     assert all(intervention.transition(int(s))["reward"] == 0.0 for s in intervention.valid_slots())
     learner.add_episode(episode([H, H, H]), prior=True)
-    assert len(intervention) == 5 and learner.env_steps == 5
+    assert len(intervention) == 2 and len(learner.buffers["demos"]) == 3 and learner.env_steps == 5

@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from learner.config import LearnerConfig
 from learner.learner import Learner
 from learner.policy import Policy
 from tests.learner_tasks import evaluate, random_policy, relabel_with_expert, run_episode, task_config
@@ -59,6 +60,25 @@ def test_rlif_learns_from_interventions_alone() -> None:
     success = evaluate(trained_policy(learner).act)
     assert success >= 0.6, (success, rates)
     assert np.mean(rates[-5:]) < np.mean(rates[:5])
+
+
+@pytest.mark.slow
+def test_rlif_bc_term_makes_a_policy_of_the_demonstrations_before_any_takeover() -> None:
+    """rlif's behaviour-cloning term on the demos buffer: with no takeover yet (every reward 0),
+    SAC alone has nothing to learn from, SAC with the term learns the demonstrated task."""
+    rng = np.random.default_rng(7)
+    demos = [run_episode(None, rng, operator=False, episode_id=f"demo{episode}") for episode in range(30)]
+    rollout = run_episode(random_policy(rng), rng, operator=False, episode_id="random")
+    success = {}
+    for bc_weight in (0.0, 1.0):
+        learner = Learner(task_config(algorithm="rlif", bc_weight=bc_weight))
+        for record in demos:
+            learner.add_episode(record, prior=True)
+        learner.add_episode(rollout)
+        for _ in range(600):
+            learner.update()
+        success[bc_weight] = evaluate(trained_policy(learner).act)
+    assert success[1.0] >= 0.6 and success[0.0] <= UNTRAINED_SUCCESS, success
 
 
 @pytest.mark.slow
@@ -115,8 +135,32 @@ def test_rlpd_oracle_samples_both_buffers_half_and_half() -> None:
     learner = Learner(dataclasses.replace(task_config(algorithm="rlpd"), batch_size=64))
     rng = np.random.default_rng(5)
     learner.add_episode(run_episode(None, rng, operator=False), prior=True)
-    assert [(b.name, n) for b, n in learner.batch_split()] == [("intervention", 64)]
+    assert [(b.name, n) for b, n in learner.batch_split()] == [("demos", 64)]
     learner.add_episode(run_episode(random_policy(rng), rng, operator=False))
-    assert [(b.name, n) for b, n in learner.batch_split()] == [("online", 32), ("intervention", 32)]
+    assert [(b.name, n) for b, n in learner.batch_split()] == [("online", 32), ("demos", 32)]
     metrics = learner.update()
     assert np.isfinite(metrics["loss/critic"])
+
+
+def test_batches_share_out_online_operator_and_demonstration_rows() -> None:
+    base = dataclasses.replace(
+        task_config(algorithm="rlif"), batch_size=64, bc_weight=1.0, intervention_fraction=0.5, demo_fraction=0.25
+    )
+
+    def filled(config: LearnerConfig, with_demos: bool = True) -> Learner:
+        learner = Learner(config)
+        rng = np.random.default_rng(6)
+        while not len(learner.buffers["online"]) or not len(learner.buffers["intervention"]):
+            learner.add_episode(run_episode(random_policy(rng), rng, operator=True))  # policy and operator steps
+        if with_demos:
+            learner.add_episode(run_episode(None, rng, operator=False), prior=True)
+        return learner
+
+    no_demos = filled(base, with_demos=False)
+    assert [(b.name, n) for b, n in no_demos.batch_split()] == [("online", 32), ("intervention", 32)]
+    learner = filled(base)
+    assert [(b.name, n) for b, n in learner.batch_split()] == [("online", 32), ("intervention", 24), ("demos", 8)]
+    assert learner.sample().imitate.tolist() == [False] * 56 + [True] * 8  # bc_rows="demos"
+    assert filled(dataclasses.replace(base, bc_rows="both")).sample().imitate.tolist() == [False] * 32 + [True] * 32
+    hg_dagger = filled(dataclasses.replace(base, algorithm="hg_dagger"))
+    assert [(b.name, n) for b, n in hg_dagger.batch_split()] == [("intervention", 48), ("demos", 16)]
