@@ -6,6 +6,7 @@ for what belongs to a site: hosts and ports, robot and camera settings), then th
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -67,6 +68,8 @@ class EvalConfig:
     """Write an MP4 per episode there, cameras side by side, the controller drawn on them."""
     seed: int = 1000
     """Seed of the episodes' scene randomisation."""
+    report: Path | None = None
+    """Also write the report there as JSON (episodes, successes, success_rate, assisted, ...)."""
 
 
 def eval_main(args: list[str]) -> int:
@@ -76,6 +79,9 @@ def eval_main(args: list[str]) -> int:
     _logging()
     report = evaluate(config)
     print(report.summary())
+    if config.report is not None:
+        config.report.parent.mkdir(parents=True, exist_ok=True)
+        config.report.write_text(json.dumps(report.as_dict()))
     return 0
 
 

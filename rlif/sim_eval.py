@@ -9,7 +9,7 @@ snapshots already evaluated in an earlier session of the same run are skipped.
 
 from __future__ import annotations
 
-import re
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from rlif.sim_run import Ports, SimRunConfig
 
 EVAL_TAG = "eval/success_rate"
-_OUTCOME = re.compile(r"(\d+)/(\d+) successes")
 
 
 def evaluate_snapshots(
@@ -72,6 +71,8 @@ def evaluate_snapshots(
 
 
 def _evaluate(config: SimRunConfig, snapshot: Snapshot, ports: Ports, log_dir: Path) -> tuple[int, int] | None:
+    report_path = log_dir / "eval_report.json"
+    report_path.unlink(missing_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -83,6 +84,8 @@ def _evaluate(config: SimRunConfig, snapshot: Snapshot, ports: Ports, log_dir: P
         str(config.eval_episodes),
         "--seed",
         str(config.seed + 20_000),  # the same scenes for every snapshot
+        "--report",
+        str(report_path),
         "--actor.env.server",
         ports.address(ports.server),
         "--actor.env.mode",
@@ -94,7 +97,6 @@ def _evaluate(config: SimRunConfig, snapshot: Snapshot, ports: Ports, log_dir: P
         ports.address(ports.commands),
     ]
     log_path = log_dir / "eval.log"
-    offset = log_path.stat().st_size if log_path.exists() else 0
     evaluation = ChildProcess("eval", command, log_path).start()
     assert evaluation.process is not None
     try:
@@ -103,13 +105,11 @@ def _evaluate(config: SimRunConfig, snapshot: Snapshot, ports: Ports, log_dir: P
         code = None
     finally:
         evaluation.stop()
-    with log_path.open("rb") as file:
-        file.seek(offset)
-        outcome = _OUTCOME.search(file.read().decode(errors="replace"))
-    if code != 0 or outcome is None:
+    if code != 0 or not report_path.exists():
         print(f"the evaluation of {snapshot.path} failed (exit {code}); see {log_path}", flush=True)
         return None
-    return int(outcome[1]), int(outcome[2])
+    report = json.loads(report_path.read_text())
+    return int(report["successes"]), int(report["episodes"])
 
 
 def _record(run_dir: Path, results: list[tuple[Snapshot, int, int]]) -> None:

@@ -75,7 +75,7 @@ class SimRunConfig:
     eval_episodes: int = 10
     """At the end, episodes of the policy alone (deterministic, no operator) per evaluated
     snapshot, on a fresh server; 0 skips the evaluation."""
-    eval_points: int = 4
+    eval_points: int = 6
     """Policy snapshots evaluated at the end, spread over the run (the first and the last
     included); their success rates are drawn on the success plot."""
     demos: int = 20
