@@ -39,7 +39,7 @@ SIM_LEARNER = LearnerConfig(
     log_every=50,
     discount=0.9,
     init_temperature=0.02,
-    bc_weight=1.0,
+    bc_weight=2.5,
 )
 """Learner defaults of the sim run, chosen for visible progress within 20 minutes on a 2-core CPU:
 small images and batches, a shorter horizon, little initial exploration noise, and a
