@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from learner.config import Algorithm
+from learner.config import Algorithm, ImitatedRows
 from wire.records import EpisodeRecord, RecordError
 
 ONLINE, INTERVENTION, DEMOS = "online", "intervention", "demos"
@@ -54,6 +54,11 @@ def sampled_buffers(algorithm: Algorithm) -> tuple[str, ...]:
     if algorithm == "dagger":
         return (ONLINE, DEMOS)
     return BUFFERS
+
+
+def imitated_buffers(rows: ImitatedRows) -> tuple[str, ...]:
+    """The buffers whose rows the behaviour-cloning term of rlif/rlpd imitates (`bc_rows`)."""
+    return {"demos": (DEMOS,), "operator": (INTERVENTION,), "both": (INTERVENTION, DEMOS)}[rows]
 
 
 def recorded_expert_actions(record: EpisodeRecord) -> np.ndarray:

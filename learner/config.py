@@ -72,8 +72,9 @@ class LearnerConfig:
     """DrQ random shift: images move by up to this many pixels (edges replicated); 0 turns it off."""
     bc_weight: float = 0.0
     """rlif/rlpd: weight of a behaviour-cloning term on the actions of the `bc_rows` rows, in the
-    actor loss (scaled by the critics' magnitude as in TD3+BC, at least 1) and in the image encoders' loss; 0 is
-    SAC alone, as in the paper. It makes a policy of a few demonstrations while the critics learn."""
+    actor loss (scaled by the critics' magnitude as in TD3+BC, at least 1) and in the image
+    encoders' loss; 0 is SAC alone, as in the paper. It makes a policy of a few demonstrations
+    while the critics learn."""
     bc_rows: ImitatedRows = "demos"
     """Which rows the behaviour-cloning term imitates: demos, operator (its steps), or both. A
     suboptimal operator's own actions are better learnt from through the critics than copied."""

@@ -66,8 +66,7 @@ class Learner:
         self.rule = RewardRule.from_config(config)
         shape = (config.cameras, config.image_size, config.state_dim, config.action_dim)
         self.buffers = {name: ReplayBuffer(name, config.capacity, *shape, config.disk_dir) for name in BUFFERS}
-        imitated = {"demos": (DEMOS,), "operator": (INTERVENTION,), "both": (DEMOS, INTERVENTION)}[config.bc_rows]
-        self._imitated = {self.buffers[name] for name in imitated}
+        self._imitated = {self.buffers[name] for name in baselines.imitated_buffers(config.bc_rows)}
         self.assembler = StepAssembler(self.rule)
         self.rng = np.random.default_rng(config.seed)
         self.update_step = 0
@@ -231,13 +230,13 @@ class Learner:
         """How many rows of a batch each non-empty sampled buffer gives (see `learner.baselines`)."""
         config = self.config
         filled = {buffer.name for buffer in self._sampled() if len(buffer)}
-        offline = {INTERVENTION: 1.0 - config.demo_fraction, DEMOS: config.demo_fraction}
-        offline = {name: weight for name, weight in offline.items() if name in filled}
-        if offline and sum(offline.values()) == 0:
-            offline = dict.fromkeys(offline, 1.0)
-        shares = {ONLINE: 1.0 - config.intervention_fraction if offline else 1.0} if ONLINE in filled else {}
-        offline_share, total = 1.0 - shares.get(ONLINE, 0.0), sum(offline.values())
-        shares.update({name: offline_share * weight / total for name, weight in offline.items()})
+        offline = _proportions({INTERVENTION: 1.0 - config.demo_fraction, DEMOS: config.demo_fraction}, keep=filled)
+        sides = _proportions(
+            {ONLINE: 1.0 - config.intervention_fraction, "offline": config.intervention_fraction},
+            keep=filled | ({"offline"} if offline else set()),
+        )
+        shares = {ONLINE: sides.get(ONLINE, 0.0)}
+        shares.update({name: sides.get("offline", 0.0) * share for name, share in offline.items()})
         split, given, cumulative = [], 0, 0.0
         for name, share in shares.items():
             cumulative += share
@@ -392,3 +391,10 @@ class Learner:
             self.metrics.close()
         for buffer in self.buffers.values():
             buffer.close()
+
+
+def _proportions(weights: dict[str, float], keep: set[str]) -> dict[str, float]:
+    """The weights of the names in `keep`, scaled to sum to 1 (equal shares when they are all 0)."""
+    kept = {name: weight for name, weight in weights.items() if name in keep}
+    total = sum(kept.values())
+    return {name: weight / total if total else 1.0 / len(kept) for name, weight in kept.items()}
