@@ -11,6 +11,7 @@ from typing import Annotated
 import tyro
 
 from robot_server.config import ServerConfig
+from wire.security import BindError
 
 
 def _logging() -> None:
@@ -57,7 +58,7 @@ def evaluate(config: Annotated[EvalConfig, tyro.conf.arg(name="")]) -> None:
 
 @dataclass(frozen=True)
 class KeysConfig:
-    folder: Path
+    folder: tyro.conf.Positional[Path]
     """Where to write the server's and one client's CurveZMQ key pairs."""
 
 
@@ -107,6 +108,14 @@ from rlif.sim_run import SimRunConfig  # noqa: E402
 
 
 def main(args: list[str] | None = None) -> None:
+    try:
+        _main(args)
+    except BindError as exc:  # a refusal to listen is the user's to fix, not a crash
+        print(f"rlif: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _main(args: list[str] | None) -> None:
     from rlif import learner_cli, teleop_cli
 
     argv = sys.argv[1:] if args is None else list(args)

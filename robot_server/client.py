@@ -55,9 +55,10 @@ class RobotClient:
 
     Every request waits at most `timeout` seconds; without a reply the socket is closed
     and reopened and the request sent again, `retries` times, then `RobotUnavailable`
-    is raised. Acting commands carry this client's id, a sequence number and a deadline
-    on the server's clock; a resent command keeps its sequence number, so the server
-    applies it at most once.
+    is raised. Every request carries this client's id (the server's link watchdog counts
+    only the requests of the client that commands the arm); acting commands also carry a
+    sequence number and a deadline on the server's clock, and a resent command keeps its
+    sequence number, so the server applies it at most once.
     """
 
     def __init__(
@@ -150,9 +151,7 @@ class RobotClient:
                     continue
                 assert self.clock_offset is not None
                 deadline = time.monotonic() + self.clock_offset + max(self.command_ttl, timeout)
-            frames = request(
-                command, data=data, arrays=arrays, seq=seq, deadline=deadline, client=self.client_id if acts else None
-            )
+            frames = request(command, data=data, arrays=arrays, seq=seq, deadline=deadline, client=self.client_id)
             message = self._exchange(frames, timeout)
             if message is None:
                 self.clock_offset = None  # the server may have restarted, with another clock
@@ -176,7 +175,7 @@ class RobotClient:
     def _ping(self, timeout: float) -> tuple[float, float] | None:
         """(round trip, server clock minus ours) of one ping, or None without a reply."""
         sent = time.monotonic()
-        reply = self._exchange(request("ping"), timeout)
+        reply = self._exchange(request("ping", client=self.client_id), timeout)
         if reply is None:
             return None
         received = time.monotonic()

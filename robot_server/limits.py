@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,86 @@ def _shrink(rotvec: tuple[float, float, float], max_angle: float) -> float:
     return 1.0 if angle <= max_angle else max_angle / angle
 
 
+def _angle(q_from: tuple[float, ...], q_to: tuple[float, ...]) -> float:
+    return math.sqrt(sum(v * v for v in rotation_between_t(q_from, q_to)))
+
+
+def _slerp(q_from: tuple[float, ...], q_to: tuple[float, ...], fraction: float) -> tuple[float, ...]:
+    turn = rotation_between_t(q_from, q_to)
+    return quat_mul_t(quat_from_rotvec_t([v * fraction for v in turn]), q_from)
+
+
+def _furthest_within(reach: Callable[[float], float], limit: float, iterations: int = 40) -> float:
+    """The largest t in [0, 1] with reach(t) <= limit, for a path that starts within it
+    (reach(0) <= limit) and grows along the part that matters; found by bisection."""
+    low, high = 0.0, 1.0
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        if reach(middle) <= limit:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _clamp_position(limits: Limits, current: np.ndarray, target: np.ndarray, clamped: list[str]) -> np.ndarray:
+    step = target - current
+    distance = math.sqrt(float(step @ step))
+    if distance > limits.max_translation:
+        target = current + step * (limits.max_translation / distance)
+        clamped.append("step_translation")
+    boxed = np.clip(target, limits.workspace_min, limits.workspace_max)
+    if (boxed == target).all():
+        return target
+    clamped.append("workspace")
+    if float(np.linalg.norm(boxed - current)) <= limits.max_translation:
+        return boxed
+    # The measured pose is outside the box (pushed there, or overshooting its edge): clipping
+    # can take the target further than one step from it. Go towards the box by one step at most.
+    nearest = np.clip(current, limits.workspace_min, limits.workspace_max)
+    to_box = nearest - current
+    gap = float(np.linalg.norm(to_box))
+    if "step_translation" not in clamped:
+        clamped.append("step_translation")
+    if gap >= limits.max_translation:
+        return current + to_box * (limits.max_translation / gap)
+    along = _furthest_within(
+        lambda t: float(np.linalg.norm(nearest + t * (boxed - nearest) - current)), limits.max_translation
+    )
+    return nearest + along * (boxed - nearest)
+
+
+def _clamp_orientation(
+    limits: Limits, current: tuple[float, ...], target: tuple[float, ...], clamped: list[str]
+) -> tuple[float, ...]:
+    turn = rotation_between_t(current, target)
+    scale = _shrink(turn, limits.max_rotation)
+    if scale < 1.0:
+        target = quat_mul_t(quat_from_rotvec_t([v * scale for v in turn]), current)
+        clamped.append("step_rotation")
+    reference = as_tuple(limits.reference_quat)
+    deviation = limits.max_orientation_deviation
+    from_reference = rotation_between_t(reference, target)
+    scale = _shrink(from_reference, deviation)
+    if scale == 1.0:
+        return target
+    coned = quat_mul_t(quat_from_rotvec_t([v * scale for v in from_reference]), reference)
+    clamped.append("orientation")
+    if _angle(current, coned) <= limits.max_rotation:
+        return coned
+    # As for the box: from an orientation outside the cone, turn back by one step at most.
+    if "step_rotation" not in clamped:
+        clamped.append("step_rotation")
+    from_reference = rotation_between_t(reference, current)
+    nearest = quat_mul_t(
+        quat_from_rotvec_t([v * _shrink(from_reference, deviation) for v in from_reference]), reference
+    )
+    if _angle(current, nearest) >= limits.max_rotation:
+        return _slerp(current, nearest, limits.max_rotation / _angle(current, nearest))
+    along = _furthest_within(lambda t: _angle(current, _slerp(nearest, coned, t)), limits.max_rotation)
+    return _slerp(nearest, coned, along)
+
+
 def clamp_target(
     limits: Limits,
     current_pos: np.ndarray,
@@ -145,38 +226,21 @@ def clamp_target(
     target_quat: np.ndarray,
 ) -> ClampedTarget:
     """The target the arm may track: within one command's translation and rotation of
-    the measured pose, then inside the workspace box and the orientation cone.
+    the measured pose, and inside the workspace box and the orientation cone.
 
-    The box and cone are hard limits and always hold. For a measured pose inside them
-    the result also stays within one step of it: clipping to a box never moves a point
-    away from a point inside the box, and the cone's projection (towards its axis)
-    shortens the rotation from a measured orientation inside it.
+    The result is never more than one step from the measured pose. For a measured pose
+    inside the box and cone (or within a step of them) those hold too: clipping to a box
+    never moves a point away from a point inside the box, and the cone's projection
+    (towards its axis) shortens the rotation from a measured orientation inside it. From
+    a measured pose further out (an arm pushed there by hand), the target goes back
+    towards the box and cone by one step.
     """
     clamped: list[str] = []
-    pos = np.asarray(target_pos, dtype=np.float64)
-    step = pos - current_pos
-    distance = math.sqrt(float(step @ step))
-    if distance > limits.max_translation:
-        pos = current_pos + step * (limits.max_translation / distance)
-        clamped.append("step_translation")
-    boxed = np.clip(pos, limits.workspace_min, limits.workspace_max)
-    if (boxed != pos).any():
-        clamped.append("workspace")
-
-    quat = quat_normalize_t(as_tuple(target_quat))
-    current = as_tuple(current_quat)
-    turn = rotation_between_t(current, quat)
-    scale = _shrink(turn, limits.max_rotation)
-    if scale < 1.0:
-        quat = quat_mul_t(quat_from_rotvec_t([v * scale for v in turn]), current)
-        clamped.append("step_rotation")
-    reference = as_tuple(limits.reference_quat)
-    from_reference = rotation_between_t(reference, quat)
-    scale = _shrink(from_reference, limits.max_orientation_deviation)
-    if scale < 1.0:
-        quat = quat_mul_t(quat_from_rotvec_t([v * scale for v in from_reference]), reference)
-        clamped.append("orientation")
-    return ClampedTarget(pos=boxed, quat=np.array(quat_normalize_t(quat)), clamped=clamped)
+    pos = _clamp_position(
+        limits, np.asarray(current_pos, dtype=np.float64), np.asarray(target_pos, dtype=np.float64), clamped
+    )
+    quat = _clamp_orientation(limits, as_tuple(current_quat), quat_normalize_t(as_tuple(target_quat)), clamped)
+    return ClampedTarget(pos=pos, quat=np.array(quat_normalize_t(quat)), clamped=clamped)
 
 
 def clamp_gripper(limits: Limits, width: float, force: float) -> tuple[float, float, list[str]]:

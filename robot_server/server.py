@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from robot_server.backends.base import Backend
 from robot_server.config import ServerConfig
@@ -28,6 +29,13 @@ MAX_ENVELOPE = 8
 """Routing frames looked through for the empty delimiter."""
 TICK = 0.002
 """Longest wait for a request in real-time mode, seconds."""
+MAX_REQUEST_FRAME = 64 * 1024
+"""Largest frame a peer may send to the request port; libzmq disconnects a peer that sends more."""
+MAX_SUBSCRIPTION_FRAME = 256
+"""Largest frame a peer may send to the stream port (only subscriptions are meaningful there)."""
+MAX_WATCHER_EVENTS = 64
+"""Connection events of the stream port read per publishing period, so that a peer opening and
+closing connections in a loop cannot hold up the control loop."""
 
 
 def make_backend(config: ServerConfig) -> Backend:
@@ -50,29 +58,42 @@ class RobotServer:
         self.ready = threading.Event()
         """Set once the sockets are bound and the backend is up."""
         self.service: RobotService | None = None
-        self.subscribers = 0
-        """Watchers subscribed to the published stream; nothing is rendered for it without one."""
+        self.watchers: set[int] = set()
+        """Connections to the published stream (by socket descriptor); nothing is rendered without one."""
 
     def shutdown(self) -> None:
         self._stop.set()
 
+    @property
+    def subscribers(self) -> int:
+        """Peers connected to the published stream."""
+        return len(self.watchers)
+
     def serve(self) -> None:
         context = zmq.Context()
-        curve: CurveServer | None = None
+        # The stream port gets an I/O thread of its own: what peers send there (junk, connection
+        # floods) is handled apart from the requests, STOP among them.
+        stream_context = zmq.Context()
+        curves: list[CurveServer] = []
         backend = self._backend
-        router = publisher = None
+        router = publisher = monitor = None
         try:
-            if self.config.curve_secret_key is not None and self.config.curve_clients is not None:
-                curve = CurveServer(context, self.config.curve_secret_key, self.config.curve_clients)
             router = context.socket(zmq.ROUTER)
-            publisher = context.socket(zmq.XPUB)  # XPUB: it hears subscriptions, so it can idle without watchers
+            # PUB, not XPUB: libzmq itself drops whatever peers send it other than subscriptions,
+            # and no peer can fake another's (un)subscription; watchers are counted by connection.
+            publisher = stream_context.socket(zmq.PUB)
+            if self.config.curve_secret_key is not None and self.config.curve_clients is not None:
+                for ctx, socket in ((context, router), (stream_context, publisher)):
+                    curves.append(CurveServer(ctx, self.config.curve_secret_key, self.config.curve_clients))
+                    curves[-1].secure(socket)
             for socket in (router, publisher):
                 socket.linger = 0
-                if curve is not None:
-                    curve.secure(socket)
             router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+            router.maxmsgsize = MAX_REQUEST_FRAME
+            publisher.maxmsgsize = MAX_SUBSCRIPTION_FRAME
             publisher.sndhwm = 2
-            publisher.setsockopt(zmq.XPUB_VERBOSER, 1)  # every subscribe and unsubscribe, for counting
+            publisher.rcvhwm = 16
+            monitor = publisher.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
             router.bind(f"tcp://{self.config.host}:{self.config.port}")
             publisher.bind(f"tcp://{self.config.host}:{self.config.pub_port}")
             if backend is None:
@@ -88,9 +109,11 @@ class RobotServer:
                 self.service.mode,
             )
             self.ready.set()
-            self._loop(router, publisher, self.service)
+            self._loop(router, publisher, monitor, self.service)
         finally:
-            for socket in (router, publisher):
+            if publisher is not None and monitor is not None:
+                publisher.disable_monitor()
+            for socket in (router, publisher, monitor):
                 if socket is not None:
                     socket.close(linger=0)
             if backend is not None:
@@ -99,16 +122,18 @@ class RobotServer:
                         backend.arm.hold()
                 finally:
                     backend.close()
-            if curve is not None:
+            for curve in curves:
                 curve.stop()
             context.term()
+            stream_context.term()
             log.info("robot server stopped")
 
-    def _loop(self, router: zmq.Socket, publisher: zmq.Socket, service: RobotService) -> None:
+    def _loop(self, router: zmq.Socket, publisher: zmq.Socket, monitor: zmq.Socket, service: RobotService) -> None:
         # A blocking receive with a timeout wakes faster on a request than a poller does.
         pub_period = 1.0 / self.config.pub_hz if self.config.pub_hz > 0 else None
         next_publish = time.monotonic()
         published_version: Any = None
+        published: list[Any] | None = None
         wait_ms = -1
         while not self._stop.is_set():
             realtime = service.mode == "realtime"
@@ -124,11 +149,16 @@ class RobotServer:
             now = time.monotonic()
             service.tick(now)
             if pub_period is not None and now >= next_publish:
-                joined = self._count_subscribers(publisher)
-                version = service.version()
-                if self.subscribers > 0 and (realtime or joined or version != published_version):
-                    self._publish(publisher, service)
-                    published_version = version
+                self._count_watchers(monitor)
+                if self.watchers:
+                    # Lockstep: render only when time moved; otherwise send the last frames again,
+                    # for watchers that joined since.
+                    version = service.version()
+                    if published is None or realtime or version != published_version:
+                        published = self._observation_frames(service)
+                        published_version = version
+                    with contextlib.suppress(zmq.Again):  # no watcher keeps up: drop, latest only
+                        send_frames(publisher, published, zmq.NOBLOCK)
                 next_publish = max(next_publish + pub_period, now)
 
     @staticmethod
@@ -146,23 +176,22 @@ class RobotServer:
         except zmq.ZMQError as exc:
             log.warning("could not reply to a peer: %s", exc)
 
-    def _count_subscribers(self, publisher: zmq.Socket) -> bool:
-        """Reads pending (un)subscriptions; True if someone subscribed since the last call."""
-        joined = False
-        while publisher.get(zmq.EVENTS) & zmq.POLLIN:
-            message = publisher.recv()
-            if message[:1] == b"\x01":
-                self.subscribers += 1
-                joined = True
-            elif message[:1] == b"\x00":
-                self.subscribers = max(0, self.subscribers - 1)
-        return joined
+    def _count_watchers(self, monitor: zmq.Socket) -> None:
+        """Reads the stream port's connection events (libzmq's own, never a peer's bytes)."""
+        for _ in range(MAX_WATCHER_EVENTS):
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self.watchers.add(event["value"])
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self.watchers.discard(event["value"])
 
-    def _publish(self, publisher: zmq.Socket, service: RobotService) -> None:
+    def _observation_frames(self, service: RobotService) -> list[Any]:
         data = service.state_data()
         arrays = service.images_for(data, service.camera_names(self.config.pub_images))
-        with contextlib.suppress(zmq.Again):  # no subscriber keeps up: drop, latest only
-            send_frames(publisher, encode({"type": "pub", "topic": "observation", "data": data}, arrays), zmq.NOBLOCK)
+        return encode({"type": "pub", "topic": "observation", "data": data}, arrays)
 
 
 def run_server(config: ServerConfig) -> None:

@@ -46,7 +46,13 @@ from wire.geometry import (
 log = logging.getLogger(__name__)
 
 MAX_CLIENTS_TRACKED = 1024
+"""Clients whose last sequence number is remembered. An entry is forgotten only once every
+command it could have let through is past its deadline; a new client is refused before that."""
 MAX_DEADLINE_AHEAD = 60.0
+MAX_REQUEST_FRAMES = 17
+"""Frames of one request: the header and at most 16 arrays (requests carry a few small vectors)."""
+MAX_REQUEST_BYTES = 64 * 1024
+"""Bytes of one request, all frames together."""
 MAX_ADVANCE = 10.0
 STATE_VECTOR_FIELDS = ("tcp_pos", "tcp_rotvec", "tcp_linvel", "tcp_angvel", "gripper_width")
 """Layout of the proprio vector the env builds: 3 + 3 + 3 + 3 + 1 values."""
@@ -96,6 +102,14 @@ def _finite_vector(message: Message, name: str, size: int, *, bound: float, requ
     return vector
 
 
+def _check_size(frames: list[Any]) -> None:
+    if len(frames) > MAX_REQUEST_FRAMES:
+        raise CommandError(ErrorCode.MALFORMED, f"a request has at most {MAX_REQUEST_FRAMES} frames, got {len(frames)}")
+    size = sum(len(frame) if isinstance(frame, bytes) else memoryview(frame).nbytes for frame in frames)
+    if size > MAX_REQUEST_BYTES:
+        raise CommandError(ErrorCode.MALFORMED, f"a request has at most {MAX_REQUEST_BYTES} bytes, got {size}")
+
+
 def _number(data: dict[str, Any], name: str, low: float, high: float, default: float | None = None) -> float:
     value = data.get(name, default)
     if type(value) not in (int, float) or not math.isfinite(value):
@@ -137,7 +151,10 @@ class RobotService:
         self.watchdog_holds = 0
         self.episode = 0
         self.step_index = 0
-        self._last_seq: OrderedDict[str, int] = OrderedDict()
+        self._last_seq: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        """Per client: the last accepted sequence number and when it was accepted."""
+        self.controller: str | None = None
+        """The client whose acting command was accepted last: only its requests feed the link watchdog."""
         self._rng = np.random.default_rng(config.seed)
         now = time.monotonic()
         self.last_command_time = now
@@ -181,12 +198,14 @@ class RobotService:
     def handle(self, frames: list[Any]) -> list[Any]:
         """One request in, one reply out; never raises."""
         now = time.monotonic()
-        self.last_request_time = now
         try:
+            _check_size(frames)
             message = decode(frames)
             if message.header.get("type") != "req":
                 raise CommandError(ErrorCode.MALFORMED, "header 'type' must be 'req'")
             name = message.header.get("cmd")
+            if name == "stop":  # whatever else is wrong with it
+                return ok_reply(*self._stop(message))
             command = self.commands.get(name) if isinstance(name, str) else None
             if command is None:
                 raise CommandError(
@@ -196,10 +215,12 @@ class RobotService:
             if not isinstance(data, dict):
                 raise CommandError(ErrorCode.MALFORMED, "'data' must be a map")
             if command.acts:
-                self._admit(message, name, now)
+                self._admit(message, now)
             reply_data, reply_arrays = command.handler(message)
             if command.acts:
                 self._record(message, now)
+            elif message.header.get("client") == self.controller:
+                self.last_request_time = now
             return ok_reply(reply_data, reply_arrays)
         except (WireError, CommandError) as exc:
             self.rejected[str(exc.code)] += 1
@@ -209,12 +230,10 @@ class RobotService:
             self.rejected[str(ErrorCode.INTERNAL)] += 1
             return error_reply(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
-    def _admit(self, message: Message, name: str, now: float) -> None:
-        """Sequence and deadline checks of an acting command; STOP is always admitted."""
+    def _admit(self, message: Message, now: float) -> None:
+        """Sequence and deadline checks of an acting command (STOP never comes here)."""
         header = message.header
         client, seq, deadline = header.get("client"), header.get("seq"), header.get("deadline")
-        if name == "stop":
-            return
         if not isinstance(client, str) or not 0 < len(client) <= 64:
             raise CommandError(ErrorCode.MALFORMED, "acting commands need 'client': a string of 1-64 chars")
         if type(seq) is not int or seq < 0:
@@ -229,18 +248,33 @@ class RobotService:
                 f"deadline {deadline - now:.1f} s ahead; re-sync the client's clock offset (ping)",
             )
         last = self._last_seq.get(client)
-        if last is not None and seq <= last:
-            raise CommandError(ErrorCode.DUPLICATE, f"seq {seq} is not above the last accepted ({last})")
+        if last is not None and seq <= last[0]:
+            raise CommandError(ErrorCode.DUPLICATE, f"seq {seq} is not above the last accepted ({last[0]})")
+        if last is None and len(self._last_seq) >= MAX_CLIENTS_TRACKED:
+            self._forget_expired_clients(now)
+            if len(self._last_seq) >= MAX_CLIENTS_TRACKED:
+                raise CommandError(
+                    ErrorCode.LIMIT_EXCEEDED,
+                    f"{MAX_CLIENTS_TRACKED} clients sent commands in the last {MAX_DEADLINE_AHEAD:.0f} s; "
+                    "try again later or reuse a client id",
+                )
+
+    def _forget_expired_clients(self, now: float) -> None:
+        """Drop clients idle for longer than any deadline: their old commands are stale by now."""
+        while self._last_seq:
+            client, (_seq, accepted) = next(iter(self._last_seq.items()))
+            if now - accepted <= MAX_DEADLINE_AHEAD or client == self.controller:
+                return
+            del self._last_seq[client]
 
     def _record(self, message: Message, now: float) -> None:
         """An acting command was applied: remember its sequence number, feed the watchdog."""
-        client, seq = message.header.get("client"), message.header.get("seq")
-        if isinstance(client, str) and type(seq) is int:
-            self._last_seq[client] = seq
-            self._last_seq.move_to_end(client)
-            if len(self._last_seq) > MAX_CLIENTS_TRACKED:
-                self._last_seq.popitem(last=False)
+        client, seq = message.header["client"], message.header["seq"]
+        self._last_seq[client] = (seq, now)
+        self._last_seq.move_to_end(client)
+        self.controller = client
         self.last_command_time = now
+        self.last_request_time = now
         self.link_established = True
 
     # ------------------------------------------------------------------ periodic work
@@ -533,9 +567,9 @@ class RobotService:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         home = self.backend.arm.home_joints if joints is None else joints
+        self._check_reset_pose(home)
         if randomize_arm:
-            noise = getattr(self.config.sim, "arm_noise", 0.0)
-            home = home + self._rng.uniform(-noise, noise, size=7)
+            home = self._perturbed(home)
         self.backend.reset(home, self._rng, randomize_scene)
         self._apply_gripper(self.limits.gripper_max_width, self.limits.gripper_default_force)
         self._hold_pose()
@@ -546,7 +580,39 @@ class RobotService:
         self.step_index = 0
         return self._observation_reply(cameras)
 
+    def _perturbed(self, joints: np.ndarray, tries: int = 20) -> np.ndarray:
+        """Joints with uniform noise that still put the TCP inside the limits (else unchanged)."""
+        arm = self.backend.arm
+        noise = getattr(self.config.sim, "arm_noise", 0.0)
+        for _ in range(tries):
+            candidate = np.clip(joints + self._rng.uniform(-noise, noise, size=7), arm.joint_lower, arm.joint_upper)
+            try:
+                self._check_reset_pose(candidate)
+            except CommandError:
+                continue
+            return candidate
+        return joints
+
+    def _check_reset_pose(self, joints: np.ndarray) -> None:
+        """A reset must end with the TCP inside the workspace box and the orientation cone."""
+        pos, quat = self.backend.arm.tcp_pose_at(joints)
+        limits = self.limits
+        if not ((limits.workspace_min <= pos) & (pos <= limits.workspace_max)).all():
+            raise CommandError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"these joints put the TCP at {np.round(pos, 3).tolist()}, outside the workspace box "
+                f"{limits.workspace_min.tolist()} .. {limits.workspace_max.tolist()}",
+            )
+        deviation = float(np.linalg.norm(rotation_between_t(self._reference_quat, quat.tolist())))
+        if deviation > limits.max_orientation_deviation:
+            raise CommandError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"these joints turn the TCP {deviation:.2f} rad from the reference orientation "
+                f"(at most {limits.max_orientation_deviation})",
+            )
+
     def _stop(self, message: Message) -> Reply:
+        """Always accepted, from anyone; changes no client's sequence state."""
         self._halt("stop requested")
         return {"stopped": True}, {}
 

@@ -34,3 +34,23 @@ def test_curve_lets_known_clients_in_and_keeps_others_out(start_server, tmp_path
     with pytest.raises(RobotUnavailable):
         stranger.state()
     stranger.close()
+
+
+def test_rlif_keys_takes_the_folder_as_the_readme_says(tmp_path, capsys) -> None:
+    from rlif.cli import main
+
+    main(["keys", str(tmp_path / "keys")])
+    assert (tmp_path / "keys" / "server.key_secret").is_file()
+    assert (tmp_path / "keys" / "clients" / "client.key").is_file()
+    assert "--curve-secret-key" in capsys.readouterr().out
+
+
+def test_binding_off_loopback_without_keys_is_one_line_not_a_traceback(capsys) -> None:
+    from rlif.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["server", "--host", "0.0.0.0"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("rlif: refusing to bind 0.0.0.0") and "rlif keys DIR" in error
+    assert "Traceback" not in error and len(error.splitlines()) == 1

@@ -23,5 +23,7 @@ class ErrorCode(StrEnum):
     """The arm or a camera reported a failure."""
     UNAVAILABLE = "unavailable"
     """The backend cannot do this (e.g. lockstep on real hardware)."""
+    LIMIT_EXCEEDED = "limit_exceeded"
+    """A bounded table is full (e.g. too many clients at once); the message says which."""
     INTERNAL = "internal"
     """A bug on the server side; the message says what went wrong."""

@@ -34,7 +34,8 @@ def check_bind(host: str, secret_key: Path | None, clients: Path | None) -> None
     if secret_key is None or clients is None:
         raise BindError(
             f"refusing to bind {host}: off loopback the server needs CurveZMQ keys; "
-            "make them with `rlif keys DIR` and pass --curve-secret-key and --curve-clients"
+            "make them with `rlif keys DIR`, then pass --curve-secret-key DIR/server.key_secret "
+            "and --curve-clients DIR/clients"
         )
 
 

@@ -72,6 +72,9 @@ class Arm(Protocol):
     def set_gripper(self, width: float, force: float) -> None:
         """Move the fingers towards `width`, pressing with at most `force` on contact."""
 
+    def tcp_pose_at(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Forward kinematics: the TCP position and quaternion [w, x, y, z] at `joints`."""
+
     def move_to_joints(self, joints: np.ndarray) -> None:
         """Go to these joint positions and track the resulting TCP pose afterwards."""
 

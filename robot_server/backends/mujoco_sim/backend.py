@@ -82,6 +82,9 @@ class SimArm:
     def set_gripper(self, width: float, force: float) -> None:
         self.world.set_gripper(width, force)
 
+    def tcp_pose_at(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.world.tcp_pose_at(joints)
+
     def move_to_joints(self, joints: np.ndarray) -> None:
         self.world.reset(joints, cube_xy_yaw=self._cube_xy_yaw())
 

@@ -81,6 +81,7 @@ class MujocoWorld:
         model.vis.global_.offheight = max(model.vis.global_.offheight, config.image_height)
         self.model = model
         self.data = mujoco.MjData(model)
+        self._kinematics = mujoco.MjData(model)
         self._tcp = model.site("tcp").id
         self._mocap = model.body("ee_target").mocapid[0]
         self._arm_qpos = _as_slice([model.joint(n).qposadr[0] for n in ARM_JOINTS])
@@ -136,6 +137,16 @@ class MujocoWorld:
         if quat[0] < 0:
             quat = -quat
         return pos, quat
+
+    def tcp_pose_at(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Forward kinematics: the TCP pose the arm would have at `joints`; the physics is untouched."""
+        scratch = self._kinematics
+        scratch.qpos[:] = self.data.qpos
+        scratch.qpos[self._arm_qpos] = np.clip(joints, self.joint_lower, self.joint_upper)
+        mujoco.mj_kinematics(self.model, scratch)
+        quat = np.empty(4)
+        mujoco.mju_mat2Quat(quat, scratch.site_xmat[self._tcp])
+        return scratch.site_xpos[self._tcp].copy(), (-quat if quat[0] < 0 else quat)
 
     def tcp_velocity(self) -> tuple[np.ndarray, np.ndarray]:
         mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self._tcp, self._scratch_vel, 0)
