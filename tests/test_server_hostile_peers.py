@@ -19,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robot_server.client import StreamSubscriber
+from robot_server.ledger import MAX_CLIENTS_TRACKED, MAX_DEADLINE_AHEAD
 from robot_server.limits import DEFAULT_LIMITS_FILE, Limits, clamp_target
-from robot_server.service import MAX_CLIENTS_TRACKED, MAX_DEADLINE_AHEAD, RobotService
+from robot_server.service import RobotService
 from tests.conftest import write_limits
 from tests.test_server_robustness import assert_unmoved, physics_snapshot
 from wire import PROTOCOL_VERSION, decode, encode
@@ -51,7 +52,7 @@ def code(reply: dict) -> str:
 def push_arm_out_of_the_box(service: RobotService) -> np.ndarray:
     """As a person pushing the real arm would: the measured pose leaves the box."""
     service.backend.reset(OUTSIDE_JOINTS, None, False)
-    service._hold_pose()
+    service.hold_pose()
     return service.arm_state().tcp_pos
 
 
@@ -78,7 +79,7 @@ def test_no_command_targets_more_than_one_step_from_an_arm_outside_the_box(servi
         ("act", None, {"action": np.array([-1.0, 1, 1, 1, -1, 1, 0])}),
     ]
     for seq, (cmd, data, arrays) in enumerate(commands, start=1):
-        service._hold_pose()
+        service.hold_pose()
         reply = command(service, cmd, seq, data=data, **arrays)
         assert code(reply) == "ok", reply
         step = np.linalg.norm(service.target_pos - measured)
@@ -200,7 +201,7 @@ def test_duplicate_protection_is_not_forgotten_for_other_clients(service: RobotS
     assert code(command(service, "gripper", 10, client="first", data={"width": 0.02})) == "duplicate"
     refused = command(service, "gripper", 1, client="one-too-many", data={"width": 0.02})
     assert code(refused) == "limit_exceeded"
-    assert len(service._last_seq) <= MAX_CLIENTS_TRACKED
+    assert len(service.ledger) <= MAX_CLIENTS_TRACKED
     # Once every command those clients could have sent is past its deadline, they may go.
     later = time.monotonic() + MAX_DEADLINE_AHEAD + 1
     monkeypatch.setattr("robot_server.service.time.monotonic", lambda: later)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import msgspec
@@ -290,10 +291,10 @@ def test_server_survives_garbage_over_the_socket(lockstep_server) -> None:
 
 
 def test_internal_errors_are_replied_and_the_server_goes_on(service: RobotService, monkeypatch) -> None:
-    def broken(message):
+    def broken(*_):
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(service.commands, "state", type(service.commands["state"])(broken, acts=False))
+    monkeypatch.setitem(service.commands, "state", dataclasses.replace(service.commands["state"], handler=broken))
     header = decode(service.handle(encode({"type": "req", "cmd": "state"}))).header
     assert header["code"] == ErrorCode.INTERNAL and "boom" in header["msg"]
     assert decode(service.handle(encode({"type": "req", "cmd": "ping"}))).header["type"] == "ok"
