@@ -1,11 +1,13 @@
 """`rlif learner`: the learner as a process that actors stream to.
 
 Transitions arrive from any number of actors over reliable streams (`wire.reliable`): each
-step once, in order. Before a batch is acknowledged it is appended to a write-ahead log and
-synced, so that a learner killed at any moment, restarted, resumes from its newest checkpoint,
+step once, in order. Each is checked against the learner's settings; what fails is counted,
+acknowledged and dropped, what passes is appended to a write-ahead log, and the batch is synced
+before it is acknowledged, so that a learner killed at any moment, restarted, resumes from its newest checkpoint,
 replays the log past it, and ends with every acknowledged step exactly once; actors resend what
 was not acknowledged. A checkpoint records, per stream, the next sequence number it expects,
-and empties the log.
+and empties the log; one is also written when the log grows past `max_log_bytes`. A replay
+checks every record again and skips what it cannot use: a restart never fails on the log.
 
 Weights go out every `publish_every` updates (and at start), latest only, with the policy's
 settings and the publish time. Updates are throttled: at most `utd_cap` updates per stored
@@ -30,12 +32,13 @@ from learner.policy import POLICY_FILE, save_policy_file
 from learner.service_config import LearnerServiceConfig
 from learner.snapshots import snapshot_path
 from wire.codec import Message, WireError, decode, encode
+from wire.ratelog import RateLimitedLog
 from wire.records import EpisodeRecord, RecordError
 from wire.reliable import ReliableReceiver
 from wire.security import CurveServer, check_bind, host_of
 from wire.spool import MessageLog, read_log
 from wire.status import StatusPublisher
-from wire.transitions import TransitionError, read_step
+from wire.transitions import Abandon, ReceivedStep, StepShape, TransitionError, read_transition
 from wire.weights import WeightsPublisher
 
 log = logging.getLogger(__name__)
@@ -46,10 +49,16 @@ WAL_NAME = "transitions.wal"
 class LearnerService:
     def __init__(self, config: LearnerServiceConfig) -> None:
         self.config = config
+        self.rejected = 0
+        self._log = RateLimitedLog(log)
+        learner_config = config.learner
+        self.shape = StepShape(
+            learner_config.cameras, learner_config.image_size, learner_config.state_dim, learner_config.action_dim
+        )
         self.learner = Learner(config.learner, run_dir=config.run_dir)
         config.run_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.learner.restore()
-        expected = dict(self.learner.extra_state.get("streams", {}))
+        expected = _streams(self.learner.extra_state.get("streams"))
         self.replayed = self._replay_log(expected)
         if resumed is None and config.prior_episodes is not None:
             self._load_prior(config.prior_episodes)
@@ -57,11 +66,17 @@ class LearnerService:
         secure = self.curve.secure if self.curve is not None else None
         self.wal = MessageLog(config.run_dir / WAL_NAME)
         self.receiver = ReliableReceiver(
-            config.transitions, self._deliver, expected=expected, commit=self.wal.sync, secure=secure
+            config.transitions,
+            self._deliver,
+            expected=expected,
+            commit=self.wal.sync,
+            secure=secure,
+            limits=self.shape.limits(),
+            max_streams=config.max_streams,
+            idle_after=config.stream_idle_s,
         )
         self.weights = WeightsPublisher(config.weights, secure=secure)
         self.status = StatusPublisher(config.status, "learner", secure=secure)
-        self.rejected = 0
         self._stop = False
         self._last_checkpoint = time.monotonic()
         self._last_status = 0.0
@@ -77,43 +92,63 @@ class LearnerService:
 
     # ------------------------------------------------------------------ transitions in
 
-    def _ingest(self, message: Message) -> None:
-        data = message.header.get("data") or {}
-        if data.get("kind") == "abandon":
-            actor_id, episode_id = data.get("actor_id"), data.get("episode_id")
-            if isinstance(actor_id, str) and isinstance(episode_id, str):
-                self.learner.abandon_episode(actor_id, episode_id)
-            return
-        try:
-            step = read_step(message)
-            self.learner.add_step(
-                step.actor_id, step.episode_id, step.step, step.record, next_observation=step.final_observation
-            )
-        except (TransitionError, ValueError) as exc:
-            # Stored in the log and acknowledged all the same: resending it would not mend it.
-            self.rejected += 1
-            log.warning("rejected a step: %s", exc)
+    def _deliver(self, stream: str, seq: int, message: Message) -> bool:
+        """Check, log, then use a message; one that fails the check is refused and not logged
+        (the receiver acknowledges it all the same: resending it would not mend it)."""
+        item = self._check(message)
+        if item is None:
+            return False
+        self.wal.append(message.frames if message.frames is not None else _frames(stream, seq, message))
+        self._use(item)
+        return True
 
-    def _deliver(self, stream: str, seq: int, message: Message) -> None:
-        self.wal.append(_frames(stream, seq, message))
-        self._ingest(message)
+    def _check(self, message: Message) -> ReceivedStep | Abandon | None:
+        try:
+            return read_transition(message, self.shape)
+        except TransitionError as exc:
+            self._refuse("refused a message: %s", exc)
+            return None
+
+    def _use(self, item: ReceivedStep | Abandon) -> None:
+        try:
+            if isinstance(item, Abandon):
+                self.learner.abandon_episode(item.actor_id, item.episode_id)
+            else:
+                self.learner.add_step(
+                    item.actor_id, item.episode_id, item.step, item.record, next_observation=item.final_observation
+                )
+        except ValueError as exc:  # a refusal that depends on the steps before: a replay refuses it again
+            self._refuse("refused a step: %s", exc)
+
+    def _refuse(self, message: str, reason: Exception | str) -> None:
+        self.rejected += 1
+        self._log.warning(message.split(":", 1)[0], message, reason)
 
     def _replay_log(self, expected: dict[str, int]) -> int:
-        """Steps logged after the newest checkpoint, fed again; `expected` advances past them."""
+        """Steps logged after the newest checkpoint, checked and fed again; `expected` advances past
+        every logged message of a stream, used or not, as the receiver had acknowledged them."""
         replayed = 0
-        for frames in read_log(self.config.run_dir / WAL_NAME):
+        for frames in read_log(self.config.run_dir / WAL_NAME, salvage=self._refuse_damage):
             try:
-                message = decode(frames)
+                message = decode(frames)  # the log's own limits: it may predate today's settings
             except WireError as exc:
-                log.warning("skipped an unreadable logged message: %s", exc)
+                self._refuse("skipped an unreadable logged message: %s", exc)
                 continue
             stream, seq = message.header.get("stream"), message.header.get("seq")
-            if not isinstance(stream, str) or type(seq) is not int or seq < expected.get(stream, 0):
+            if type(stream) is not str or type(seq) is not int:
+                self._refuse("skipped a logged message: %s", "it has no stream and seq")
                 continue
-            self._ingest(message)
+            if seq < expected.get(stream, 0):
+                continue  # in the checkpoint already
             expected[stream] = seq + 1
-            replayed += 1
+            item = self._check(message)
+            if item is not None:
+                self._use(item)
+                replayed += 1
         return replayed
+
+    def _refuse_damage(self, what: str) -> None:
+        self._refuse("the write-ahead log is damaged: %s", what)
 
     def _load_prior(self, folder: Path) -> None:
         paths = sorted(folder.glob("*.npz"))
@@ -143,8 +178,9 @@ class LearnerService:
         self.weights.publish(version, self.learner.export_policy(), data)
 
     def checkpoint(self) -> Path:
-        self.learner.extra_state["streams"] = dict(self.receiver.expected)
+        self.learner.extra_state["streams"] = self.receiver.expected
         path = self.learner.save_checkpoint()
+        self.receiver.mark_durable()
         self._save_policy()
         self.wal.clear()  # everything in it is in the checkpoint now
         self._last_checkpoint = time.monotonic()
@@ -192,17 +228,19 @@ class LearnerService:
                 if self.config.max_updates and self.learner.update_step >= self.config.max_updates:
                     break
             now = time.monotonic()
-            if now - self._last_checkpoint > self.config.checkpoint_every:
+            if now - self._last_checkpoint > self.config.checkpoint_every or self.wal.bytes > self.config.max_log_bytes:
                 self.checkpoint()
             if now - self._last_status > 0.25:
                 self._last_status = now
                 self.status.publish(self.figures())
+                self._log.flush()
 
     def close(self) -> None:
         try:
             self.receiver.poll(0.0)
             self.checkpoint()
         finally:
+            self._log.flush(force=True)
             self.wal.close()
             for closable in (self.receiver, self.weights, self.status):
                 closable.close()
@@ -218,6 +256,13 @@ def _bound_security(config: LearnerServiceConfig) -> CurveServer | None:
     if config.curve_secret_key is None or config.curve_clients is None:
         return None
     return CurveServer(zmq.Context.instance(), config.curve_secret_key, config.curve_clients)
+
+
+def _streams(stored: Any) -> dict[str, int]:
+    """The next seq of every stream, as a checkpoint stored them."""
+    if not isinstance(stored, dict):
+        return {}
+    return {stream: seq for stream, seq in stored.items() if isinstance(stream, str) and type(seq) is int}
 
 
 def _frames(stream: str, seq: int, message: Message) -> list[Any]:

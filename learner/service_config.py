@@ -32,6 +32,12 @@ class LearnerServiceConfig:
     """A folder of recorded episodes (.npz) loaded once as prior data (demonstrations)."""
     max_updates: int = 0
     """Stop after this many updates; 0 runs until stopped."""
+    max_log_bytes: int = 1 << 30
+    """Checkpoint early when the write-ahead log of transitions grows past this many bytes."""
+    max_streams: int = 4096
+    """Actor streams (one per actor start) remembered at most; see `wire.reliable`."""
+    stream_idle_s: float = 3600.0
+    """A stream silent this long, its state in a checkpoint, may be forgotten to make room."""
     curve_secret_key: Path | None = None
     """CurveZMQ secret key file of the learner (`rlif keys`); required to bind beyond loopback."""
     curve_clients: Path | None = None

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from wire import WireError, decode, encode
+from wire import WireError, encode
+from wire.codec import SizeLimits
 
 COMMAND_TYPE = "teleop_cmd"
 PROPOSAL_TYPE = "proposal"
@@ -29,6 +30,8 @@ MARK_NONE, MARK_FAILURE, MARK_SUCCESS = -1, 0, 1
 """`OperatorCommand.mark`: the operator's verdict on the episode (a button or a key)."""
 MAX_STATE = 256
 """Longest proprio state vector a proposal may carry."""
+TELEOP_LIMITS = SizeLimits(max_arrays=2, max_array_bytes=MAX_STATE * 8, max_total_bytes=(MAX_STATE + 7) * 8)
+"""What a teleop message holds at most: a proposal's state and policy action (a command, its twist)."""
 
 
 class MessageError(ValueError):
@@ -132,7 +135,7 @@ def check_action(action: Sequence[float] | np.ndarray, name: str = "action") -> 
 
 def _decode(frames: Sequence[Any], kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     try:
-        message = decode(frames)
+        message = TELEOP_LIMITS.decode(frames)
     except WireError as exc:
         raise MessageError(f"undecodable message: {exc.message}") from None
     if message.header.get("type") != kind:

@@ -8,7 +8,9 @@ simulated operators subscribe and answer on the command stream.
 
 A subscriber receives in a thread of its own and stamps each message with its own monotonic
 clock on arrival, so a command is judged fresh or stale on the actor's clock, across hosts,
-and a backlog can never pass for fresh input. Malformed messages are counted and dropped.
+and a backlog can never pass for fresh input. Malformed messages are counted and dropped (and
+logged at most once per `wire.ratelog` interval); a frame larger than any valid message gets its
+publisher disconnected (ZMQ_MAXMSGSIZE) before it is read, and connected again (`wire.redial`).
 Sockets that listen off loopback need CurveZMQ: pass `secure`, a function that configures the
 socket (the `rlif` entry points build it from `wire.security`).
 """
@@ -29,6 +31,7 @@ from typing import Any
 import zmq
 
 from teleop.command import (
+    TELEOP_LIMITS,
     MessageError,
     OperatorCommand,
     Proposal,
@@ -37,12 +40,17 @@ from teleop.command import (
     encode_command,
     encode_proposal,
 )
+from wire.codec import HEADER_ONLY
+from wire.ratelog import RateLimitedLog
+from wire.redial import Redialer
 from wire.transport import recv_frames, send_frames
 
 DEFAULT_COMMANDS = "tcp://127.0.0.1:5560"
 DEFAULT_PROPOSALS = "tcp://127.0.0.1:5561"
 DEFAULT_STREAM_TIMEOUT = 0.25
 """Seconds without a command after which the operator counts as absent (no intervention)."""
+MAX_SENDERS = 64
+"""Publishers whose last sequence number a subscriber remembers (the most recently heard)."""
 
 SocketSetup = Callable[[zmq.Socket], None]
 log = logging.getLogger(__name__)
@@ -53,6 +61,7 @@ def _bind(context: zmq.Context, kind: int, address: str, secure: SocketSetup | N
     try:
         socket.linger = 0
         socket.sndhwm = 64
+        HEADER_ONLY.apply(socket)  # what comes in is subscriptions
         if secure is not None:
             secure(socket)
         socket.bind(address)
@@ -242,16 +251,18 @@ class CommandSubscriber(_SocketThread):
         self._cond = threading.Condition()
         self._newest: Received | None = None
         self._answers: OrderedDict[tuple[str, int], Received] = OrderedDict()
-        self._last_seq: dict[str, int] = {}
+        self._last_seq: OrderedDict[str, int] = OrderedDict()
         self.received = 0
         self.malformed = 0
         self.last_error = ""
+        self._log = RateLimitedLog(log)
         self._launch("teleop-subscriber")
 
     def _open(self) -> zmq.Socket:
         socket = self._context.socket(zmq.SUB)
         try:
             socket.linger = 0
+            TELEOP_LIMITS.apply(socket)
             if self._secure is not None:
                 self._secure(socket)
             socket.setsockopt(zmq.SUBSCRIBE, b"")
@@ -262,24 +273,29 @@ class CommandSubscriber(_SocketThread):
         return socket
 
     def _loop(self, socket: zmq.Socket) -> None:
-        while not self._stop.is_set():
-            if not socket.poll(50, zmq.POLLIN):
-                continue
-            frames = recv_frames(socket, copy=True)
-            arrived = time.monotonic()
-            try:
-                command = decode_command(frames)
-            except MessageError as exc:
-                self._reject(str(exc))
-                continue
-            self._accept(Received(command, arrived))
+        redialer = Redialer(socket)
+        try:
+            while not self._stop.is_set():
+                redialer.check()
+                if not socket.poll(50, zmq.POLLIN):
+                    self._log.flush()
+                    continue
+                frames = recv_frames(socket, copy=True)
+                arrived = time.monotonic()
+                try:
+                    command = decode_command(frames)
+                except MessageError as exc:
+                    self._reject(str(exc))
+                    continue
+                self._accept(Received(command, arrived))
+        finally:
+            redialer.close()
 
     def _reject(self, error: str) -> None:
         with self._cond:
             self.malformed += 1
-            if error != self.last_error:
-                log.warning("dropped a malformed teleop command: %s", error)
             self.last_error = error
+        self._log.warning("malformed", "dropped a malformed teleop command: %s", error)
 
     def _accept(self, received: Received) -> None:
         command = received.command
@@ -287,6 +303,9 @@ class CommandSubscriber(_SocketThread):
             if command.seq <= self._last_seq.get(command.sender, 0):
                 return  # a duplicate or a reordered old command
             self._last_seq[command.sender] = command.seq
+            self._last_seq.move_to_end(command.sender)
+            if len(self._last_seq) > MAX_SENDERS:
+                self._last_seq.popitem(last=False)
             self.received += 1
             self._newest = received
             if command.step >= 0:
@@ -329,6 +348,7 @@ class CommandSubscriber(_SocketThread):
 
     def close(self) -> None:
         self._join()
+        self._log.flush(force=True)
 
     def __enter__(self) -> CommandSubscriber:
         return self
@@ -366,6 +386,7 @@ class ProposalSubscriber:
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         try:
             self._socket.linger = 0
+            TELEOP_LIMITS.apply(self._socket)
             if secure is not None:
                 secure(self._socket)
             self._socket.setsockopt(zmq.SUBSCRIBE, b"")
@@ -374,10 +395,14 @@ class ProposalSubscriber:
             self._socket.close(linger=0)
             raise
         self.malformed = 0
+        self._log = RateLimitedLog(log)
+        self._redialer = Redialer(self._socket)
 
     def receive(self, timeout: float) -> Iterator[Proposal]:
         """The proposals that arrive within `timeout` seconds of waiting (all that are queued)."""
+        self._redialer.check()
         if not self._socket.poll(int(timeout * 1000), zmq.POLLIN):
+            self._log.flush()
             return
         while True:
             try:
@@ -388,7 +413,9 @@ class ProposalSubscriber:
                 yield decode_proposal(frames)
             except MessageError as exc:
                 self.malformed += 1
-                log.warning("dropped a malformed proposal: %s", exc)
+                self._log.warning("malformed", "dropped a malformed proposal: %s", exc)
 
     def close(self) -> None:
+        self._log.flush(force=True)
+        self._redialer.close()
         self._socket.close(linger=0)

@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from tests.conftest import free_port
-from wire.codec import decode
+from wire.codec import decode, encode
 from wire.reliable import QueueFull, ReliableReceiver, ReliableSender, new_stream_id
 from wire.transport import recv_frames, send_frames
 
@@ -183,3 +183,86 @@ def test_garbage_does_not_disturb_the_receiver() -> None:
         junk.close(0)
         sender.close()
         receiver.close()
+
+
+class Store:
+    """An owner that stores what `keep` allows and refuses the rest."""
+
+    def __init__(self, keep=lambda stream: True) -> None:
+        self.keep = keep
+        self.stored: list[tuple[str, int]] = []
+
+    def __call__(self, stream: str, seq: int, message) -> bool:
+        if not self.keep(stream):
+            return False
+        self.stored.append((stream, seq))
+        return True
+
+
+def send_one(address: str, owner: str) -> ReliableSender:
+    sender = ReliableSender(address, new_stream_id(owner), resend_after=0.05)
+    sender.send({"value": 0}, {"x": np.zeros(1, np.float32)})
+    return sender
+
+
+def test_a_full_stream_table_refuses_a_new_stream_before_it_forgets_a_live_one() -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    store = Store()
+    receiver = ReliableReceiver(address, store, max_streams=2, idle_after=0.0)
+    senders = [send_one(address, "a"), send_one(address, "b")]
+    try:
+        pump(senders[0], receiver, lambda: all(s.poll() == 0 for s in senders))
+        newcomer = send_one(address, "c")
+        senders.append(newcomer)
+        pump(newcomer, receiver, lambda: receiver.refused_streams > 0)
+        assert len(store.stored) == 2 and newcomer.pending == 1  # live state is not durable: kept
+        senders[0].send({"value": 1}, {"x": np.zeros(1, np.float32)})
+        pump(senders[0], receiver, lambda: senders[0].pending == 0)  # the known streams go on
+        receiver.mark_durable()  # a checkpoint holds them: the longest idle may go
+        pump(newcomer, receiver, lambda: newcomer.pending == 0)
+        assert sorted(stream for stream, _ in store.stored).count(newcomer.stream) == 1
+        assert receiver.evicted == 1 and set(receiver.expected) == {senders[0].stream, newcomer.stream}
+    finally:
+        for sender in senders:
+            sender.close()
+        receiver.close()
+
+
+def test_streams_of_refused_messages_make_room_first_and_idle_ones_only_when_idle_long() -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    store = Store(keep=lambda stream: not stream.startswith("junk"))
+    receiver = ReliableReceiver(address, store, max_streams=2, idle_after=3600.0)
+    senders = [send_one(address, "live"), send_one(address, "junk")]
+    try:
+        pump(senders[0], receiver, lambda: all(s.poll() == 0 for s in senders))
+        receiver.mark_durable()
+        senders.append(send_one(address, "new"))
+        pump(senders[2], receiver, lambda: senders[2].pending == 0)  # the junk stream made room
+        assert set(receiver.expected) == {senders[0].stream, senders[2].stream}
+        senders.append(send_one(address, "late"))
+        pump(senders[3], receiver, lambda: receiver.refused_streams > 0)  # durable, but not idle long
+        assert senders[3].pending == 1 and receiver.evicted == 1
+    finally:
+        for sender in senders:
+            sender.close()
+        receiver.close()
+
+
+def test_an_ack_of_what_was_never_sent_is_ignored() -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router.bind(address)
+    sender = send_one(address, "a")
+    try:
+        deadline = time.monotonic() + 5.0
+        while not router.poll(0) and time.monotonic() < deadline:
+            sender.poll(0.02)
+        identity = router.recv_multipart()[0]
+        send_frames(router, [identity, b"", *encode({"type": "ack", "stream": sender.stream, "upto": 100})])
+        deadline = time.monotonic() + 5.0
+        while sender.rejected == 0 and time.monotonic() < deadline:
+            sender.poll(0.02)
+        assert sender.rejected == 1 and sender.pending == 1
+    finally:
+        sender.close()
+        router.close(0)

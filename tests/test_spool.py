@@ -36,3 +36,25 @@ def test_torn_tail_is_skipped_and_damage_is_reported(tmp_path) -> None:
     with pytest.raises(SpoolError, match="damaged"):
         list(read_log(tmp_path / "damaged.log"))
     assert list(read_log(tmp_path / "missing.log")) == []
+
+
+def test_salvage_skips_damaged_records_and_goes_on(tmp_path) -> None:
+    log = MessageLog(tmp_path / "wal.log")
+    starts = []
+    for i in range(6):
+        starts.append(log.bytes)
+        log.append([b"header %d" % i, memoryview(bytes([i]) * 1000)])
+    log.close()
+    assert log.bytes == (tmp_path / "wal.log").stat().st_size
+    data = bytearray((tmp_path / "wal.log").read_bytes())
+    data[starts[1] + 40] ^= 0xFF  # a damaged record
+    data[starts[3] : starts[3] + 4] = b"XXXX"  # a record that is no record
+    data[starts[4] + 8 : starts[4] + 16] = (10**9).to_bytes(8, "little")  # a length beyond the end
+    (tmp_path / "damaged.log").write_bytes(bytes(data[:-3]))  # and a torn tail
+    with pytest.raises(SpoolError):
+        list(read_log(tmp_path / "damaged.log"))
+    reports: list[str] = []
+    records = list(read_log(tmp_path / "damaged.log", salvage=reports.append))
+    assert [record[0] for record in records] == [b"header 0", b"header 2"]
+    assert records[1][1] == bytes([2]) * 1000
+    assert len(reports) == 2 and all("damaged record" in report for report in reports)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wire import ALLOWED_DTYPES, PROTOCOL_VERSION, ErrorCode, WireError, decode, encode, error_reply, request
+from wire.codec import HEADER_ONLY, MAX_HEADER_BYTES, SizeLimits
 
 
 def roundtrip(header: dict, arrays: dict[str, np.ndarray]):
@@ -134,3 +135,23 @@ def test_numpy_scalars_in_headers_become_plain_values() -> None:
     assert message.header["data"] == {"a": 1.5, "b": 3, "c": True, "d": [0, 1, 2]}
     with pytest.raises(WireError):
         encode({"data": {"x": object()}})
+
+
+def test_each_socket_sets_its_own_limits() -> None:
+    frames = [
+        bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f
+        for f in encode({"type": "ok"}, {"a": np.zeros(100, np.uint8), "b": np.zeros(100, np.uint8)})
+    ]
+    assert decode(frames).frames is frames  # what was received, to be stored as it is
+    for limits, message in [
+        ({"max_arrays": 1}, "at most 1"),
+        ({"max_array_bytes": 99}, "too large"),
+        ({"max_total_bytes": 199}, "in all"),
+    ]:
+        with pytest.raises(WireError, match=message):
+            decode(frames, **limits)
+    assert len(decode(frames, max_arrays=2, max_array_bytes=100, max_total_bytes=200).arrays) == 2
+    limits = SizeLimits(max_arrays=2, max_array_bytes=1 << 20, max_total_bytes=1 << 21)
+    assert limits.max_frame_bytes == 1 << 20 and HEADER_ONLY.max_frame_bytes == MAX_HEADER_BYTES
+    with pytest.raises(WireError, match="at most 0"):
+        HEADER_ONLY.decode(frames)

@@ -21,6 +21,7 @@ ALLOWED_DTYPES: frozenset[str] = frozenset(
 
 MAX_ARRAY_BYTES = 64 * 1024 * 1024
 MAX_ARRAYS = 1024
+MAX_TOTAL_BYTES = MAX_ARRAYS * MAX_ARRAY_BYTES
 MAX_HEADER_BYTES = 64 * 1024
 MAX_NDIM = 8
 
@@ -55,6 +56,8 @@ class Message:
 
     header: dict[str, Any]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    frames: Sequence[Any] | None = field(default=None, repr=False, compare=False)
+    """The frames it was decoded from, as received (to store it without encoding it again)."""
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.header.get(key, default)
@@ -126,7 +129,37 @@ def _version_error(version: Any) -> WireError | None:
     return None
 
 
-def _array(descriptor: Any, frame: Any) -> tuple[str, np.ndarray]:
+@dataclass(frozen=True)
+class SizeLimits:
+    """What one socket accepts: `decode`'s limits, and from them the largest frame, which
+    `apply` sets as the socket's ZMQ_MAXMSGSIZE (libzmq disconnects a peer that sends more)."""
+
+    max_arrays: int = MAX_ARRAYS
+    max_array_bytes: int = MAX_ARRAY_BYTES
+    max_total_bytes: int = MAX_TOTAL_BYTES
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return max(MAX_HEADER_BYTES, self.max_array_bytes)
+
+    def apply(self, socket: Any) -> None:
+        """Set the frame limit on a ZeroMQ socket; before it binds or connects."""
+        socket.maxmsgsize = self.max_frame_bytes
+
+    def decode(self, frames: Sequence[Any]) -> Message:
+        return decode(
+            frames,
+            max_arrays=self.max_arrays,
+            max_array_bytes=self.max_array_bytes,
+            max_total_bytes=self.max_total_bytes,
+        )
+
+
+HEADER_ONLY = SizeLimits(max_arrays=0, max_array_bytes=0, max_total_bytes=0)
+"""Messages that are a header and nothing else (acks, status)."""
+
+
+def _array(descriptor: Any, frame: Any, max_bytes: int) -> tuple[str, np.ndarray]:
     """The named array a descriptor [name, dtype, shape] and its frame stand for."""
     if type(descriptor) not in (list, tuple) or len(descriptor) != 3:
         raise WireError(ErrorCode.MALFORMED, "array descriptor must be [name, dtype, shape]")
@@ -144,7 +177,7 @@ def _array(descriptor: Any, frame: Any) -> tuple[str, np.ndarray]:
             raise WireError(ErrorCode.MALFORMED, f"array {name!r}: shape must be a list of sizes >= 0")
         count *= dim
     expected = dtype.itemsize * count
-    if expected > MAX_ARRAY_BYTES:
+    if expected > max_bytes:
         raise WireError(ErrorCode.MALFORMED, f"array {name!r} of {expected} bytes is too large")
     buffer = _frame_bytes(frame)
     if len(buffer) != expected:
@@ -155,10 +188,17 @@ def _array(descriptor: Any, frame: Any) -> tuple[str, np.ndarray]:
     return name, array if len(shape) == 1 else array.reshape(shape)
 
 
-def decode(frames: Sequence[Any]) -> Message:
+def decode(
+    frames: Sequence[Any],
+    *,
+    max_arrays: int = MAX_ARRAYS,
+    max_array_bytes: int = MAX_ARRAY_BYTES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+) -> Message:
     """Decode and validate a multipart message; raises `WireError`, never anything else.
 
-    Array buffers are wrapped without copying; they are read-only views into the frames.
+    Array buffers are wrapped without copying; they are read-only views into the frames. The
+    limits are the socket's (`SizeLimits`); the defaults are the most any socket allows.
     """
     if not frames:
         raise WireError(ErrorCode.MALFORMED, "empty message")
@@ -175,19 +215,23 @@ def decode(frames: Sequence[Any]) -> Message:
     if error is not None:
         raise error
     descriptors = header.pop("arrays", ())
-    if type(descriptors) not in (list, tuple) or len(descriptors) > MAX_ARRAYS:
-        raise WireError(ErrorCode.MALFORMED, f"'arrays' must be a list of at most {MAX_ARRAYS}")
+    if type(descriptors) not in (list, tuple) or len(descriptors) > max_arrays:
+        raise WireError(ErrorCode.MALFORMED, f"'arrays' must be a list of at most {max_arrays}")
     if len(descriptors) != len(frames) - 1:
         raise WireError(
             ErrorCode.MALFORMED, f"header describes {len(descriptors)} arrays but {len(frames) - 1} frames follow"
         )
     arrays: dict[str, np.ndarray] = {}
+    total = 0
     for index, descriptor in enumerate(descriptors, start=1):
-        name, array = _array(descriptor, frames[index])
+        name, array = _array(descriptor, frames[index], max_array_bytes)
         if name in arrays:
             raise WireError(ErrorCode.MALFORMED, f"array {name!r} appears twice")
+        total += array.nbytes
+        if total > max_total_bytes:
+            raise WireError(ErrorCode.MALFORMED, f"the arrays exceed {max_total_bytes} bytes in all")
         arrays[name] = array
-    return Message(header=header, arrays=arrays)
+    return Message(header=header, arrays=arrays, frames=frames)
 
 
 def _unpack(head: Any) -> Any:

@@ -16,12 +16,21 @@ stream (its id carries a fresh incarnation); what it had not sent is its owner's
 
 Header of a data message: {"type": "msg", "stream": str, "seq": int, "data": {...}} plus the
 message's arrays. Ack: {"type": "ack", "stream": str, "upto": int} (-1: nothing yet).
+
+The receiver's table of streams has a bound (`max_streams`). When it is full, a new stream takes
+the place of one whose forgetting cannot break exactly-once: first a stream whose messages its
+owner all refused (a resent one is refused again), else the longest idle of those idle for
+`idle_after` seconds whose state the owner has made durable (`mark_durable`): a sender resends
+only what is unacknowledged, and one idle that long has had its acknowledgements or is gone. With
+none of either, the new stream is refused (not acknowledged; its sender retries later) rather
+than a live one forgotten.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -32,13 +41,19 @@ from typing import Any
 import numpy as np
 import zmq
 
-from wire.codec import Message, WireError, decode, encode
+from wire.codec import HEADER_ONLY, Message, SizeLimits, WireError, encode
+from wire.ratelog import RateLimitedLog
 from wire.transport import recv_frames, send_frames
 
 log = logging.getLogger(__name__)
 
 
 GAP_RESEND_S = 0.2
+MAX_STREAMS = 4096
+STREAM_IDLE_S = 3600.0
+MAX_STREAM_ID = 256
+EVICTION_SCAN = 16
+"""Idle durable streams looked at, oldest first, to make room for a new one."""
 
 
 class QueueFull(RuntimeError):
@@ -81,11 +96,14 @@ class ReliableSender:
         self._last_progress = time.monotonic()
         self._last_resend = 0.0
         self.resends = 0
+        self.rejected = 0
+        self._log = RateLimitedLog(log)
         self._socket = self._open()
 
     def _open(self) -> zmq.Socket:
         socket = self._context.socket(zmq.DEALER)
         socket.linger = 0
+        HEADER_ONLY.apply(socket)
         # Queue only on live connections, so that resends do not pile up in zmq while the
         # receiver is away; the pending deque is the one place messages wait.
         socket.immediate = True
@@ -140,13 +158,18 @@ class ReliableSender:
 
     def _handle_ack(self, frames: list[Any]) -> None:
         try:
-            message = decode(frames[1:] if frames and len(frames[0]) == 0 else frames)
+            message = HEADER_ONLY.decode(frames[1:] if frames and len(frames[0]) == 0 else frames)
         except WireError as exc:
-            log.warning("stream %s: unreadable ack: %s", self.stream, exc)
+            self.rejected += 1
+            self._log.warning("ack", "stream %s: unreadable ack: %s", self.stream, exc)
             return
         header = message.header
         upto = header.get("upto")
         if header.get("type") != "ack" or header.get("stream") != self.stream or type(upto) is not int:
+            return
+        if upto >= self._next_seq:
+            self.rejected += 1
+            self._log.warning("ack", "stream %s: ack of seq %d, never sent; ignored", self.stream, upto)
             return
         if upto > self.acked_upto:
             self.acked_upto = upto
@@ -173,11 +196,23 @@ class ReliableSender:
         return not self._pending
 
     def close(self) -> None:
+        self._log.flush(force=True)
         self._socket.close(linger=0)
 
 
-Deliver = Callable[[str, int, Message], None]
-"""Called once per message, in order per stream: (stream, seq, message)."""
+Deliver = Callable[[str, int, Message], bool | None]
+"""Called once per message, in order per stream: (stream, seq, message). Returns False when the
+owner refused the message (stored nothing of it), anything else when it stored it."""
+
+
+@dataclass
+class _Stream:
+    expected: int
+    """Next seq to accept."""
+    seen: float
+    """Monotonic time of its last message."""
+    durable: int = -1
+    """`expected` when the owner last made its state durable; -1: never."""
 
 
 class ReliableReceiver:
@@ -186,7 +221,8 @@ class ReliableReceiver:
     `expected` gives, per stream, the next seq to accept (for a receiver restarted from its
     owner's stored state); unknown streams start at 0. Acks go out after a batch of messages
     has been delivered and `commit` (if given) has returned, so an owner that stores messages
-    in `deliver` and makes them durable in `commit` acknowledges only what it stored.
+    in `deliver` and makes them durable in `commit` acknowledges only what it stored. `limits`
+    bound what one message may hold (and so the socket's frame size).
     """
 
     def __init__(
@@ -199,15 +235,31 @@ class ReliableReceiver:
         context: zmq.Context | None = None,
         secure: Callable[[zmq.Socket], None] | None = None,
         bind: bool = True,
+        limits: SizeLimits | None = None,
+        max_streams: int = MAX_STREAMS,
+        idle_after: float = STREAM_IDLE_S,
     ) -> None:
         self.deliver = deliver
         self.commit = commit
-        self.expected: dict[str, int] = dict(expected or {})
+        self.limits = limits or SizeLimits()
+        self.max_streams = max_streams
+        self.idle_after = idle_after
+        now = time.monotonic()
+        # Streams whose owner stored something, and those whose every message it refused; each
+        # in order of their last message, oldest first.
+        self._stored: collections.OrderedDict[str, _Stream] = collections.OrderedDict(
+            (stream, _Stream(seq, now, seq)) for stream, seq in (expected or {}).items()
+        )
+        self._refused: collections.OrderedDict[str, _Stream] = collections.OrderedDict()
         self.duplicates = 0
         self.gaps = 0
         self.rejected = 0
+        self.evicted = 0
+        self.refused_streams = 0
+        self._log = RateLimitedLog(log)
         self._socket = (context or zmq.Context.instance()).socket(zmq.ROUTER)
         self._socket.linger = 0
+        self.limits.apply(self._socket)
         if secure is not None:
             secure(self._socket)
         if bind:
@@ -219,10 +271,21 @@ class ReliableReceiver:
     def socket(self) -> zmq.Socket:
         return self._socket
 
+    @property
+    def expected(self) -> dict[str, int]:
+        """The next seq to accept, per stream the receiver knows."""
+        return {stream: state.expected for table in (self._stored, self._refused) for stream, state in table.items()}
+
+    def mark_durable(self) -> None:
+        """The owner has stored the state of every stream durably (a checkpoint)."""
+        for state in self._stored.values():
+            state.durable = state.expected
+
     def poll(self, timeout: float = 0.0, max_messages: int = 1000) -> int:
         """Handle waiting messages (waiting up to `timeout` for the first), commit, then
         acknowledge; returns how many were delivered."""
         if not self._socket.poll(int(timeout * 1000), zmq.POLLIN):
+            self._log.flush()
             return 0
         delivered = 0
         acks: dict[tuple[bytes, str], bool] = {}  # (peer, stream) -> a gap was seen
@@ -234,29 +297,45 @@ class ReliableReceiver:
         if delivered and self.commit is not None:
             self.commit()
         for (identity, stream), gap in acks.items():
-            ack = {"type": "ack", "stream": stream, "upto": self.expected.get(stream, 0) - 1, "gap": gap}
+            ack = {"type": "ack", "stream": stream, "upto": self._expected(stream) - 1, "gap": gap}
             send_frames(self._socket, [identity, b"", *encode(ack)])
         return delivered
+
+    def _expected(self, stream: str) -> int:
+        state = self._stored.get(stream) or self._refused.get(stream)
+        return 0 if state is None else state.expected
 
     def _handle(self, frames: list[Any], acks: dict[tuple[bytes, str], bool]) -> int:
         identity = frames[0]
         payload = frames[2:] if len(frames) > 1 and len(frames[1]) == 0 else frames[1:]
         try:
-            message = decode(payload)
+            message = self.limits.decode(payload)
         except WireError as exc:
             self.rejected += 1
-            log.warning("dropped an unreadable message: %s", exc)
+            self._log.warning("unreadable", "dropped an unreadable message: %s", exc)
             return 0
         header = message.header
         stream, seq = header.get("stream"), header.get("seq")
-        if header.get("type") != "msg" or type(stream) is not str or not stream or type(seq) is not int:
+        if header.get("type") != "msg" or type(stream) is not str or type(seq) is not int:
             self.rejected += 1
+            self._log.warning("unreadable", "dropped a message that is no numbered stream message")
             return 0
-        expected = self.expected.get(stream, 0)
+        if not 0 < len(stream) <= MAX_STREAM_ID:
+            self.rejected += 1
+            self._log.warning("unreadable", "dropped a message whose stream id is not 1 to %d long", MAX_STREAM_ID)
+            return 0
+        state = self._touch(stream)
+        expected = 0 if state is None else state.expected
         key = (identity, stream)
         if seq == expected:
-            self.deliver(stream, seq, message)
-            self.expected[stream] = expected + 1
+            if state is None:
+                state = self._admit(stream)
+                if state is None:
+                    return 0
+            stored = self.deliver(stream, seq, message) is not False
+            state.expected = expected + 1
+            if stored and stream in self._refused:
+                self._stored[stream] = self._refused.pop(stream)
             acks.setdefault(key, False)
             return 1
         if seq < expected:
@@ -267,5 +346,42 @@ class ReliableReceiver:
             acks[key] = True
         return 0
 
+    def _touch(self, stream: str) -> _Stream | None:
+        for table in (self._stored, self._refused):
+            state = table.get(stream)
+            if state is not None:
+                table.move_to_end(stream)
+                state.seen = time.monotonic()
+                return state
+        return None
+
+    def _admit(self, stream: str) -> _Stream | None:
+        """A new stream's state, once there is room for it; None when there is none."""
+        while len(self._stored) + len(self._refused) >= self.max_streams:
+            if not self._forget_one():
+                self.refused_streams += 1
+                self._log.warning(
+                    "full", "refused new stream %s: %d live streams fill the table", stream, self.max_streams
+                )
+                return None
+        state = self._refused[stream] = _Stream(0, time.monotonic())
+        return state
+
+    def _forget_one(self) -> bool:
+        if self._refused:
+            self._refused.popitem(last=False)
+            self.evicted += 1
+            return True
+        now = time.monotonic()
+        for stream, state in itertools.islice(self._stored.items(), EVICTION_SCAN):
+            if now - state.seen < self.idle_after:
+                return False  # the rest were heard from later still
+            if state.durable == state.expected:
+                del self._stored[stream]
+                self.evicted += 1
+                return True
+        return False
+
     def close(self) -> None:
+        self._log.flush(force=True)
         self._socket.close(linger=0)

@@ -2,7 +2,8 @@
 
 Record layout: magic b"RLOG", u32 frame count, then per frame u64 length and the bytes,
 then a u32 CRC-32 of everything after the magic. Reading stops quietly at a torn tail
-(the process died mid-write) and raises on corruption before it.
+(the process died mid-write) and raises on corruption before it, or, for a process that must
+restart whatever its log holds, skips damaged records (`salvage`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +32,22 @@ class MessageLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "ab")  # noqa: SIM115 (kept open for the log's lifetime)
         self.records = 0
+        self.bytes = self._file.tell()
+        """Size of the log file, what earlier runs left included."""
 
     def append(self, frames: Sequence[Any]) -> None:
-        body = [_COUNT.pack(len(frames))]
+        """Append one record; frames are written as they are (bytes or buffers), not copied."""
+        parts: list[Any] = [MAGIC, _COUNT.pack(len(frames))]
+        crc = zlib.crc32(parts[1])
         for frame in frames:
-            data = bytes(memoryview(frame).cast("B")) if not isinstance(frame, bytes) else frame
-            body.append(_LENGTH.pack(len(data)))
-            body.append(data)
-        payload = b"".join(body)
-        self._file.write(MAGIC + payload + _CRC.pack(zlib.crc32(payload)))
+            data = frame if isinstance(frame, bytes) else memoryview(frame).cast("B")
+            length = _LENGTH.pack(len(data))
+            crc = zlib.crc32(data, zlib.crc32(length, crc))
+            parts += (length, data)
+        parts.append(_CRC.pack(crc))
+        self._file.writelines(parts)
         self.records += 1
+        self.bytes += sum(len(part) for part in parts)
 
     def sync(self) -> None:
         """Make everything appended durable (flush to the OS, then to the disk)."""
@@ -54,45 +61,76 @@ class MessageLog:
         self._file.seek(0)
         os.fsync(self._file.fileno())
         self.records = 0
+        self.bytes = 0
 
     def close(self) -> None:
         self._file.close()
 
 
-def read_log(path: Path | str) -> Iterator[list[bytes]]:
-    """The records of a log in order; a torn final record (a crash mid-write) is skipped."""
+def _parse(data: bytes, offset: int) -> tuple[str, list[bytes], int]:
+    """("ok", frames, offset after it) for an intact record at `offset`; ("short", ...) for one
+    cut off by the end of the data (a torn tail); ("damaged", ...) for anything else."""
+    end = len(data)
+    if data[offset : offset + 4] != MAGIC:
+        return "damaged", [], offset
+    cursor = offset + 4 + _COUNT.size
+    if cursor > end:
+        return "short", [], end
+    (count,) = _COUNT.unpack_from(data, offset + 4)
+    if count > MAX_FRAMES:
+        return "damaged", [], offset
+    frames = []
+    for _ in range(count):
+        if cursor + _LENGTH.size > end:
+            return "short", [], end
+        (length,) = _LENGTH.unpack_from(data, cursor)
+        cursor += _LENGTH.size
+        if cursor + length > end:
+            return "short", [], end
+        frames.append(data[cursor : cursor + length])
+        cursor += length
+    if cursor + _CRC.size > end:
+        return "short", [], end
+    (crc,) = _CRC.unpack_from(data, cursor)
+    if zlib.crc32(memoryview(data)[offset + 4 : cursor]) != crc:
+        return ("short" if cursor + _CRC.size == end else "damaged"), [], end
+    return "ok", frames, cursor + _CRC.size
+
+
+def _next_record(data: bytes, start: int) -> int | None:
+    """Offset of the first intact record at or after `start`."""
+    position = data.find(MAGIC, start)
+    while position != -1:
+        if _parse(data, position)[0] == "ok":
+            return position
+        position = data.find(MAGIC, position + 1)
+    return None
+
+
+def read_log(path: Path | str, *, salvage: Callable[[str], None] | None = None) -> Iterator[list[bytes]]:
+    """The records of a log in order; a torn final record (a crash mid-write) is skipped.
+
+    Damage before the end raises SpoolError; with `salvage`, damage is reported to `salvage`
+    instead and reading goes on at the next intact record."""
     path = Path(path)
     if not path.exists():
         return
     data = path.read_bytes()
     offset, end = 0, len(data)
     while offset < end:
-        start = offset
-        if data[offset : offset + 4] != MAGIC:
-            raise SpoolError(f"{path}: no record at byte {offset}")
-        offset += 4
-        if offset + _COUNT.size > end:
-            return
-        (count,) = _COUNT.unpack_from(data, offset)
-        if count > MAX_FRAMES:
-            raise SpoolError(f"{path}: record at byte {start} claims {count} frames")
-        cursor = offset + _COUNT.size
-        frames = []
-        for _ in range(count):
-            if cursor + _LENGTH.size > end:
+        status, frames, after = _parse(data, offset)
+        if status == "ok":
+            yield frames
+            offset = after
+            continue
+        if salvage is None:
+            if status == "short":
                 return
-            (length,) = _LENGTH.unpack_from(data, cursor)
-            cursor += _LENGTH.size
-            if cursor + length > end:
-                return
-            frames.append(data[cursor : cursor + length])
-            cursor += length
-        if cursor + _CRC.size > end:
+            raise SpoolError(f"{path}: damaged record at byte {offset}")
+        following = _next_record(data, offset + 1)
+        if following is None and status == "short":
             return
-        (crc,) = _CRC.unpack_from(data, cursor)
-        if zlib.crc32(data[offset:cursor]) != crc:
-            if cursor + _CRC.size == end:
-                return  # torn tail
-            raise SpoolError(f"{path}: damaged record at byte {start}")
-        offset = cursor + _CRC.size
-        yield frames
+        salvage(f"{path}: damaged record at byte {offset}; {(following or end) - offset} bytes skipped")
+        if following is None:
+            return
+        offset = following

@@ -6,17 +6,22 @@ A step message: data {"kind": "step", "actor_id", "episode_id", "step", "interve
 "policy_action", "action"; the episode's last step (final) adds "final_state" and
 "final_image/<camera>", the observation after it. An "abandon" message {"kind": "abandon",
 "actor_id", "episode_id"} tells the learner an episode will not finish (the robot went away).
+
+`read_transition` checks either kind, and with a `StepShape` (the receiver's cameras, image size,
+state and action lengths) everything a receiver would refuse later, so that a message that passes
+can be logged before it is used.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from wire.codec import Message
+from wire.codec import Message, SizeLimits
 from wire.records import SOURCES, StepRecord
 
 
@@ -74,6 +79,36 @@ class ReceivedStep:
     final_observation: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Abandon:
+    actor_id: str
+    episode_id: str
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """What a receiver takes: its cameras, their image size, the state and action lengths."""
+
+    cameras: tuple[str, ...]
+    image_size: tuple[int, int]
+    state_dim: int
+    action_dim: int
+
+    def limits(self) -> SizeLimits:
+        """The size limits of a step message of this shape, with room for a few unused cameras."""
+        height, width = self.image_size
+        largest = max(height * width * 3, 8 * max(self.state_dim, self.action_dim))
+        arrays = 4 + 2 * (len(self.cameras) + SPARE_CAMERAS)
+        return SizeLimits(max_arrays=arrays, max_array_bytes=largest, max_total_bytes=arrays * largest)
+
+
+SPARE_CAMERAS = 2
+"""Cameras a step may carry beyond those the receiver uses (and ignores)."""
+MAX_ID = 256
+"""Longest actor or episode id."""
+_INT64 = 2**63
+
+
 def _field(data: Mapping[str, Any], name: str, kinds: tuple[type, ...]) -> Any:
     value = data.get(name)
     if type(value) not in kinds:
@@ -81,9 +116,42 @@ def _field(data: Mapping[str, Any], name: str, kinds: tuple[type, ...]) -> Any:
     return value
 
 
-def read_step(message: Message) -> ReceivedStep:
-    """The step a message carries, checked; raises TransitionError."""
-    data = message.header.get("data") or {}
+def _id(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if type(value) is not str or not 0 < len(value) <= MAX_ID:
+        raise TransitionError(f"field {name!r} must be a string of 1 to {MAX_ID} characters")
+    return value
+
+
+def _number(data: Mapping[str, Any], name: str) -> float:
+    value = float(_field(data, name, (float, int)))
+    if not math.isfinite(value):
+        raise TransitionError(f"step message field {name!r} must be finite")
+    return value
+
+
+def _data(message: Message) -> dict[str, Any]:
+    data = message.header.get("data")
+    if type(data) is not dict:
+        raise TransitionError("the message's 'data' must be a map")
+    return data
+
+
+def read_transition(message: Message, shape: StepShape | None = None) -> ReceivedStep | Abandon:
+    """The step or abandon a message carries, checked (against `shape` when given); raises
+    TransitionError."""
+    data = _data(message)
+    kind = data.get("kind", "step")
+    if kind == "abandon":
+        return Abandon(_id(data, "actor_id"), _id(data, "episode_id"))
+    if kind != "step":
+        raise TransitionError(f"unknown message kind {kind!r}")
+    return read_step(message, shape)
+
+
+def read_step(message: Message, shape: StepShape | None = None) -> ReceivedStep:
+    """The step a message carries, checked (against `shape` when given); raises TransitionError."""
+    data = _data(message)
     arrays = message.arrays
     for name in ("state", "policy_action", "action"):
         if name not in arrays:
@@ -94,6 +162,10 @@ def read_step(message: Message) -> ReceivedStep:
     success = data.get("success")
     if success is not None and type(success) is not bool:
         raise TransitionError("'success' must be true, false or null")
+    step = _field(data, "step", (int,))
+    policy_version = _field(data, "policy_version", (int,))
+    if not 0 <= step < 2**31 or not -_INT64 <= policy_version < _INT64:
+        raise TransitionError("'step' must lie in [0, 2**31) and 'policy_version' in int64")
     images = {key.split("/", 1)[1]: array for key, array in arrays.items() if key.startswith("image/")}
     record = StepRecord(
         state=arrays["state"],
@@ -106,9 +178,9 @@ def read_step(message: Message) -> ReceivedStep:
         terminated=_field(data, "terminated", (bool,)),
         truncated=_field(data, "truncated", (bool,)),
         success=success,
-        stamp=float(_field(data, "stamp", (float, int))),
-        wall_time=float(_field(data, "wall_time", (float, int))),
-        policy_version=_field(data, "policy_version", (int,)),
+        stamp=_number(data, "stamp"),
+        wall_time=_number(data, "wall_time"),
+        policy_version=policy_version,
     )
     final = None
     if _field(data, "final", (bool,)):
@@ -118,10 +190,37 @@ def read_step(message: Message) -> ReceivedStep:
             "state": arrays["final_state"],
             "images": {k.split("/", 1)[1]: a for k, a in arrays.items() if k.startswith("final_image/")},
         }
+    if shape is not None:
+        _check_shape(record, final, shape)
     return ReceivedStep(
-        actor_id=_field(data, "actor_id", (str,)),
-        episode_id=_field(data, "episode_id", (str,)),
-        step=_field(data, "step", (int,)),
+        actor_id=_id(data, "actor_id"),
+        episode_id=_id(data, "episode_id"),
+        step=step,
         record=record,
         final_observation=final,
     )
+
+
+def _check_shape(record: StepRecord, final: dict[str, Any] | None, shape: StepShape) -> None:
+    _vector(record.state, "state", shape.state_dim)
+    _vector(record.action, "action", shape.action_dim)
+    _vector(record.policy_action, "policy_action", shape.action_dim, finite=False)
+    _images(record.images, "image", shape)
+    if (record.terminated or record.truncated) and final is None:
+        raise TransitionError("the last step of an episode (terminated or truncated) needs the final observation")
+    if final is not None:
+        _vector(final["state"], "final_state", shape.state_dim)
+        _images(final["images"], "final_image", shape)
+
+
+def _vector(array: np.ndarray, name: str, length: int, *, finite: bool = True) -> None:
+    if array.dtype.kind != "f" or array.shape != (length,) or (finite and not np.isfinite(array).all()):
+        raise TransitionError(f"{name!r} must be {length} {'finite ' if finite else ''}floats")
+
+
+def _images(images: Mapping[str, np.ndarray], prefix: str, shape: StepShape) -> None:
+    expected = (*shape.image_size, 3)
+    for camera in shape.cameras:
+        image = images.get(camera)
+        if image is None or image.dtype != np.uint8 or image.shape != expected:
+            raise TransitionError(f"'{prefix}/{camera}' must be a uint8 image of shape {expected}")

@@ -7,11 +7,16 @@ arrived and keeps only the newest version; older or repeated versions are ignore
 Weights travel as plain numeric arrays described in the header (no pickle).
 
 Header: {"type": "weights", "version": int, "data": {...}} plus one frame per array.
+
+A subscriber takes weights up to `WEIGHTS_LIMITS` by default (generous: far above the largest
+policy the learner builds); a caller that knows its policy's size may pass tighter limits.
+The publisher answers a burst of new subscriptions with one send (at most every `JOIN_RESEND_S`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,8 +25,19 @@ from typing import Any
 import numpy as np
 import zmq
 
-from wire.codec import WireError, decode, encode
+from wire.codec import HEADER_ONLY, MAX_ARRAY_BYTES, MAX_ARRAYS, SizeLimits, WireError, encode
+from wire.ratelog import RateLimitedLog
+from wire.redial import Redialer
 from wire.transport import recv_frames, send_frames
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_LIMITS = SizeLimits(max_arrays=MAX_ARRAYS, max_array_bytes=MAX_ARRAY_BYTES, max_total_bytes=1 << 30)
+"""A policy of up to 1 GiB: a ResNet-18 encoder per camera is about 45 MB, its largest tensor 9.4 MB."""
+JOIN_RESEND_S = 0.2
+"""New subscribers within this long of a send share the next one."""
+MAX_READS = 64
+"""Messages one call reads at most, so that a flood cannot hold the caller's loop."""
 
 
 @dataclass
@@ -45,12 +61,15 @@ class WeightsPublisher:
         self._socket.linger = 0
         self._socket.sndhwm = 2
         self._socket.setsockopt(zmq.XPUB_VERBOSE, 1)  # hear every new subscriber
+        HEADER_ONLY.apply(self._socket)  # what comes in is (un)subscriptions
         if secure is not None:
             secure(self._socket)
         self._socket.bind(address)
         self._latest: list[Any] | None = None
         self.version = -1
         self.subscriptions = 0
+        self._joined = False
+        self._last_send = -JOIN_RESEND_S
 
     def publish(self, version: int, arrays: Mapping[str, np.ndarray], data: Mapping[str, Any] | None = None) -> None:
         if version <= self.version:
@@ -61,19 +80,22 @@ class WeightsPublisher:
         self._send()
 
     def _send(self) -> None:
+        self._joined = False
+        self._last_send = time.monotonic()
         if self._latest is not None:
             with contextlib.suppress(zmq.Again):  # a slow subscriber gets the next version
                 send_frames(self._socket, self._latest, zmq.NOBLOCK)
 
     def poll(self) -> None:
         """Serve new subscribers the newest version; call regularly."""
-        joined = False
-        while self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+        for _ in range(MAX_READS):
+            if not self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+                break
             message = self._socket.recv()
             if message[:1] == b"\x01":
                 self.subscriptions += 1
-                joined = True
-        if joined:
+                self._joined = True
+        if self._joined and time.monotonic() - self._last_send >= JOIN_RESEND_S:
             self._send()
 
     def close(self) -> None:
@@ -87,39 +109,54 @@ class WeightsSubscriber:
         *,
         context: zmq.Context | None = None,
         secure: Callable[[zmq.Socket], None] | None = None,
+        limits: SizeLimits = WEIGHTS_LIMITS,
     ) -> None:
+        self.limits = limits
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._socket.linger = 0
         self._socket.rcvhwm = 2
+        limits.apply(self._socket)
         if secure is not None:
             secure(self._socket)
         self._socket.setsockopt(zmq.SUBSCRIBE, b"")
         self._socket.connect(address)
         self.version = -1
         self.rejected = 0
+        self._log = RateLimitedLog(log)
+        self._redialer = Redialer(self._socket)
 
     def latest(self, timeout: float = 0.0) -> Weights | None:
         """The newest weights newer than the last returned ones, waiting up to `timeout`
         for any message; None if nothing newer came."""
         newest: Weights | None = None
+        self._redialer.check()
         if not self._socket.poll(int(timeout * 1000), zmq.POLLIN):
+            self._log.flush()
             return None
-        while self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+        for _ in range(MAX_READS):
+            if not self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+                break
             frames = recv_frames(self._socket)
             try:
-                message = decode(frames)
-            except WireError:
-                self.rejected += 1
+                message = self.limits.decode(frames)
+            except WireError as exc:
+                self._reject(exc.message)
                 continue
-            version = message.header.get("version")
-            if message.header.get("type") != "weights" or type(version) is not int:
-                self.rejected += 1
+            version, data = message.header.get("version"), message.header.get("data", {})
+            if message.header.get("type") != "weights" or type(version) is not int or type(data) is not dict:
+                self._reject("not a weights message with an int 'version' and a map 'data'")
                 continue
             if version > self.version and (newest is None or version > newest.version):
-                newest = Weights(version, message.arrays, message.header.get("data") or {}, time.monotonic())
+                newest = Weights(version, message.arrays, data, time.monotonic())
         if newest is not None:
             self.version = newest.version
         return newest
 
+    def _reject(self, reason: str) -> None:
+        self.rejected += 1
+        self._log.warning("rejected", "ignored a weights message: %s", reason)
+
     def close(self) -> None:
+        self._log.flush(force=True)
+        self._redialer.close()
         self._socket.close(linger=0)
