@@ -4,6 +4,7 @@ command line: `rlif actor --config site.yaml --actor-id arm2`."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +31,9 @@ def apply_overrides(config: T, overrides: dict[str, Any], where: str = "") -> T:
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigFileError(f"{where}{key} holds settings; give a mapping")
+            kind = value.get("type", getattr(current, "type", None))
+            if kind != getattr(current, "type", None):
+                current = _variant(type(config), name, kind, f"{where}{key}")
             changes[name] = apply_overrides(current, value, f"{where}{key}.")
         elif isinstance(current, Path) or (current is None and "Path" in str(fields[name].type)):
             changes[name] = None if value is None else Path(value)
@@ -38,6 +42,19 @@ def apply_overrides(config: T, overrides: dict[str, Any], where: str = "") -> T:
         else:
             changes[name] = value
     return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+
+
+def _variant(owner: type, name: str, kind: Any, where: str) -> Any:
+    """The defaults of the dataclass, among those `owner.name` may hold, whose `type` is `kind`
+    (e.g. `arm: {type: franka, ...}` picks the franka arm's settings)."""
+    hint = typing.get_type_hints(owner)[name]
+    choices = [c for c in typing.get_args(hint) if dataclasses.is_dataclass(c)] or [hint]
+    for choice in choices:
+        default = choice()
+        if getattr(default, "type", None) == kind:
+            return default
+    known = sorted(str(getattr(c(), "type", "?")) for c in choices)
+    raise ConfigFileError(f"{where}: unknown type {kind!r}; known: {known}")
 
 
 def load_config(default: T, path: Path | None) -> T:

@@ -31,7 +31,16 @@ def parse_with_config_file(config_type: Any, args: list[str], prog: str, descrip
         default = load_config(config_type(), path)
     except ConfigFileError as exc:
         raise SystemExit(f"{prog}: {exc}") from None
-    return tyro.cli(config_type, default=default, args=rest, prog=prog, description=description)
+    # A setting that may hold one of several backends' settings (the server's `arm`) takes its
+    # kind from the YAML file; the flags then set that kind's fields.
+    return tyro.cli(
+        config_type,
+        default=default,
+        args=rest,
+        prog=prog,
+        description=description,
+        config=(tyro.conf.AvoidSubcommands,),
+    )
 
 
 def learner_main(args: list[str]) -> int:

@@ -28,7 +28,7 @@ from learner.config import LearnerConfig
 from learner.service_config import LearnerServiceConfig
 from rlif.processes import ChildProcess, ProcessGroup
 from rlif.sim_demo import free_port, wait_for_server
-from robot_server.backends.mujoco_sim.world import SimConfig
+from robot_server.backends.mujoco_sim.config import SimConfig
 from wire.status import StatusSubscriber
 
 SIM_LEARNER = LearnerConfig(
@@ -172,9 +172,9 @@ def server_command(config: SimRunConfig, ports: Ports, image_size: int) -> list[
         "lockstep",
         "--seed",
         str(config.seed),
-        "--sim.image-height",
+        "--cameras.image-height",
         str(image_size),
-        "--sim.image-width",
+        "--cameras.image-width",
         str(image_size),
         *scene_flags(config.scene_range),
     )
@@ -317,7 +317,7 @@ def scene_flags(fraction: float) -> list[str]:
     for name in ("cube_x", "cube_y", "cube_yaw"):
         low, high = getattr(sim, name)
         centre, half = (low + high) / 2, (high - low) / 2 * fraction
-        flags += [f"--sim.{name.replace('_', '-')}", f"{centre - half:.4f}", f"{centre + half:.4f}"]
+        flags += [f"--arm.{name.replace('_', '-')}", f"{centre - half:.4f}", f"{centre + half:.4f}"]
     return flags
 
 

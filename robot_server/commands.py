@@ -227,7 +227,7 @@ def reset(service: RobotService, message: Message, data: ResetData) -> Reply:
 def _perturbed(service: RobotService, joints: np.ndarray, tries: int = 20) -> np.ndarray:
     """Joints with uniform noise that still put the TCP inside the limits (else unchanged)."""
     arm = service.backend.arm
-    noise = getattr(service.config.sim, "arm_noise", 0.0)
+    noise = service.backend.joint_noise
     for _ in range(tries):
         candidate = np.clip(joints + service.rng.uniform(-noise, noise, size=7), arm.joint_lower, arm.joint_upper)
         try:

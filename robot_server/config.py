@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from robot_server.backends.mujoco_sim.world import SimConfig
+from robot_server.backends.mujoco_sim.config import SimCamerasConfig, SimConfig
+from robot_server.backends.registry import ArmConfig, CameraConfig
 from robot_server.limits import DEFAULT_LIMITS_FILE
 
 
@@ -30,8 +31,10 @@ class ServerConfig:
     """Request/reply port (queries and commands)."""
     pub_port: int = 5556
     """Port of the published stream of state and images, for clients that only watch."""
-    backend: Literal["sim"] = "sim"
-    """Arm and camera backend."""
+    arm: ArmConfig = field(default_factory=SimConfig)
+    """The arm backend and its settings: `type` names it (sim)."""
+    cameras: CameraConfig = field(default_factory=SimCamerasConfig)
+    """The camera backend and its settings: `type` names it (sim, none)."""
     mode: Literal["lockstep", "realtime"] = "lockstep"
     """Start-up mode; clients switch with `set_mode`. Lockstep is simulation only."""
     limits: Path = DEFAULT_LIMITS_FILE
@@ -46,8 +49,6 @@ class ServerConfig:
     """Whether the published stream carries camera images."""
     seed: int = 0
     """Seed of the reset randomisation when a reset names none."""
-    sim: SimConfig = field(default_factory=SimConfig)
-    """Simulated arm, cameras and task."""
     curve_secret_key: Path | None = None
     """CurveZMQ secret key file of the server (`rlif keys`); required off loopback."""
     curve_clients: Path | None = None

@@ -14,6 +14,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from robot_server.backends.base import Backend
+from robot_server.backends.registry import make_station
 from robot_server.config import ServerConfig
 from robot_server.limits import Limits
 from robot_server.service import RobotService
@@ -36,14 +37,6 @@ MAX_SUBSCRIPTION_FRAME = 256
 MAX_WATCHER_EVENTS = 64
 """Connection events of the stream port read per publishing period, so that a peer opening and
 closing connections in a loop cannot hold up the control loop."""
-
-
-def make_backend(config: ServerConfig) -> Backend:
-    if config.backend == "sim":
-        from robot_server.backends.mujoco_sim.backend import SimBackend
-
-        return SimBackend(config.sim)
-    raise ValueError(f"unknown backend {config.backend!r}")
 
 
 class RobotServer:
@@ -97,7 +90,7 @@ class RobotServer:
             router.bind(f"tcp://{self.config.host}:{self.config.port}")
             publisher.bind(f"tcp://{self.config.host}:{self.config.pub_port}")
             if backend is None:
-                backend = make_backend(self.config)
+                backend = make_station(self.config.arm, self.config.cameras)
             self.service = RobotService(self.config, backend, self.limits)
             log.info(
                 "robot server up: %s backend, requests on %s:%d, stream on %s:%d, %s mode",

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_server.backends.base import ArmState, Backend
+from robot_server.backends.base import LOCKSTEP, ON_DEMAND_FRAMES, ArmState, Backend
 from robot_server.commands import COMMANDS, Reply
 from robot_server.config import ServerConfig
 from robot_server.ledger import CommandLedger
@@ -140,12 +140,11 @@ class RobotService:
 
     def enter_mode(self, mode: str) -> None:
         clock = self.backend.clock
-        if mode == "lockstep" and clock is None:
+        if mode == "lockstep" and (clock is None or LOCKSTEP not in self.backend.capabilities):
             raise WireError(ErrorCode.UNAVAILABLE, f"{self.backend.arm.name} has no lockstep mode")
         self.mode = mode
-        on_demand = mode == "lockstep"
-        if hasattr(self.backend.cameras, "on_demand"):
-            self.backend.cameras.on_demand = on_demand  # type: ignore[attr-defined]
+        if ON_DEMAND_FRAMES in self.backend.capabilities:
+            self.backend.cameras.set_on_demand(mode == "lockstep")
         if mode == "realtime" and clock is not None:
             clock.start_realtime(time.monotonic())
         self.hold_pose()

@@ -13,12 +13,12 @@ from actor.intervention import InterventionConfig
 from learner.config import LearnerConfig
 from learner.policy import Policy, load_policy_file, save_policy_file
 from rlif.pair_cli import EvalConfig
-from robot_server.backends.mujoco_sim.world import SimConfig
+from robot_server.backends.mujoco_sim.config import SimCamerasConfig
 from tests.conftest import free_port
 
 
 def test_policy_file_round_trip_and_evaluation_with_videos(start_server, tmp_path) -> None:
-    running = start_server(sim=SimConfig(image_height=32, image_width=32))
+    running = start_server(cameras=SimCamerasConfig(image_height=32, image_width=32))
     config = LearnerConfig(image_size=(32, 32), hidden_dims=(32, 32), latent_dim=8, encoder_channels=8)
     policy = Policy(config, seed=3)
     path = save_policy_file(tmp_path / "policy.npz", policy.arrays(), config)

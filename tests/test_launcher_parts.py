@@ -12,6 +12,8 @@ import pytest
 
 from rlif.config_files import ConfigFileError, apply_overrides, load_config, split_config_flag
 from rlif.processes import ChildProcess, ProcessGroup, wait_until
+from robot_server.backends.mujoco_sim.config import SimCamerasConfig
+from robot_server.backends.no_cameras import NoCamerasConfig
 from robot_server.config import ServerConfig
 from tests.conftest import free_port
 from wire.status import StatusPublisher, StatusSubscriber
@@ -20,16 +22,27 @@ from wire.status import StatusPublisher, StatusSubscriber
 def test_yaml_overrides_nested_settings(tmp_path: Path) -> None:
     path = tmp_path / "site.yaml"
     path.write_text(
-        "host: 10.0.0.2\nport: 6000\nsim:\n  image_height: 64\n  cameras: [front]\nlimits: /etc/limits.yaml\n"
+        "host: 10.0.0.2\nport: 6000\ncameras:\n  image_height: 64\n  cameras: [front]\nlimits: /etc/limits.yaml\n"
     )
     config = load_config(ServerConfig(), path)
-    assert (config.host, config.port, config.sim.image_height, config.sim.cameras) == ("10.0.0.2", 6000, 64, ("front",))
+    cameras = config.cameras
+    assert isinstance(cameras, SimCamerasConfig)
+    assert (config.host, config.port, cameras.image_height, cameras.cameras) == ("10.0.0.2", 6000, 64, ("front",))
     assert config.limits == Path("/etc/limits.yaml")
-    assert config.sim.image_width == ServerConfig().sim.image_width
+    assert cameras.image_width == SimCamerasConfig().image_width
     with pytest.raises(ConfigFileError, match="unknown setting 'prot'"):
         apply_overrides(ServerConfig(), {"prot": 1})
-    with pytest.raises(ConfigFileError, match="sim holds settings"):
-        apply_overrides(ServerConfig(), {"sim": 3})
+    with pytest.raises(ConfigFileError, match="arm holds settings"):
+        apply_overrides(ServerConfig(), {"arm": 3})
+
+
+def test_yaml_names_the_backend_by_type(tmp_path: Path) -> None:
+    config = apply_overrides(
+        ServerConfig(), {"cameras": {"type": "none"}, "arm": {"type": "sim", "cube_x": [0.5, 0.5]}}
+    )
+    assert isinstance(config.cameras, NoCamerasConfig) and config.arm.cube_x == (0.5, 0.5)
+    with pytest.raises(ConfigFileError, match="unknown type 'kinect'"):
+        apply_overrides(ServerConfig(), {"cameras": {"type": "kinect"}})
     assert split_config_flag(["--config", "a.yaml", "--port", "1"]) == (Path("a.yaml"), ["--port", "1"])
     assert split_config_flag(["--config=b.yaml"]) == (Path("b.yaml"), [])
 

@@ -19,7 +19,7 @@ VERSION = list(PROTOCOL_VERSION)
 
 
 def physics_snapshot(service: RobotService) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    world = service.backend.world  # type: ignore[attr-defined]
+    world = service.backend.rig.world  # type: ignore[attr-defined]
     return (world.data.qpos.copy(), world.data.qvel.copy(), world.target_pos.copy(), world.data.ctrl.copy())
 
 
@@ -255,7 +255,7 @@ def test_server_survives_garbage_over_the_socket(lockstep_server) -> None:
     client = lockstep_server.client()
     client.reset(seed=3, images=False)
     before_pos = np.array(client.state()["tcp_pos"])
-    qpos_before = service.backend.world.data.qpos.copy()
+    qpos_before = service.backend.rig.world.data.qpos.copy()
     context = zmq.Context.instance()
     rng = np.random.default_rng(0)
     for sock_type in (zmq.REQ, zmq.DEALER):
@@ -285,7 +285,7 @@ def test_server_survives_garbage_over_the_socket(lockstep_server) -> None:
             reply = sock.recv_multipart()
             assert decode(reply[1:] if sock_type == zmq.DEALER else reply).header["type"] == "error"
         sock.close()
-    np.testing.assert_array_equal(service.backend.world.data.qpos, qpos_before)
+    np.testing.assert_array_equal(service.backend.rig.world.data.qpos, qpos_before)
     np.testing.assert_allclose(client.state()["tcp_pos"], before_pos)
     client.close()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_server.backends.mujoco_sim.world import HOME_JOINTS, MujocoWorld, SimConfig
+from robot_server.backends.mujoco_sim.config import SimConfig
+from robot_server.backends.mujoco_sim.world import HOME_JOINTS, MujocoWorld
 from wire.geometry import quat_from_rotvec, quat_mul, rotation_between
 
 

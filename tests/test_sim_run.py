@@ -17,7 +17,7 @@ from learner.snapshots import list_snapshots, pick_evenly, snapshot_path
 from rlif.pair_cli import parse_with_config_file
 from rlif.processes import wait_until
 from rlif.sim_run import DEMOS_FOLDER, Ports, SimRunConfig, learner_settings, server_command
-from robot_server.backends.mujoco_sim.world import SimConfig
+from robot_server.backends.mujoco_sim.config import SimConfig
 from robot_server.config import ServerConfig
 
 
@@ -28,10 +28,10 @@ def test_server_draws_cubes_from_the_scene_range_about_the_centres(fraction: flo
     server = parse_with_config_file(ServerConfig, args, "rlif server", "")
     full = SimConfig()
     for name in ("cube_x", "cube_y", "cube_yaw"):
-        (low, high), (full_low, full_high) = getattr(server.sim, name), getattr(full, name)
+        (low, high), (full_low, full_high) = getattr(server.arm, name), getattr(full, name)
         assert high - low == pytest.approx(fraction * (full_high - full_low), abs=1e-3)
         assert (low + high) / 2 == pytest.approx((full_low + full_high) / 2, abs=1e-3)
-    assert server.mode == "lockstep" and server.sim.image_height == server.sim.image_width == 64
+    assert server.mode == "lockstep" and server.cameras.image_height == server.cameras.image_width == 64
 
 
 def test_the_learner_takes_the_recorded_demonstrations_as_prior_data(tmp_path: Path) -> None:

@@ -1,13 +1,12 @@
 """The seam between the server and the hardware (or simulation) it drives.
 
-An arm backend tracks a Cartesian target with an impedance controller, drives a
-parallel gripper, moves to joint positions, stops and recovers. A camera backend
-hands out the newest frame of each named camera with its capture time. The server
-is written against these protocols only; the MuJoCo simulation implements all of
-them, a Franka backend (franky-control: `Robot`, `CartesianImpedance`-style tracking,
-`Gripper.grasp/move`, `recover_from_errors`) and a RealSense backend (pyrealsense2:
-`pipeline.poll_for_frames`, frame timestamps and numbers) implement the arm and
-camera parts, and the simulation alone implements `LockstepClock` and `SimScene`.
+An arm backend (a "rig") drives a 7-DoF arm that tracks a Cartesian target with an
+impedance controller and a parallel gripper; in simulation it also owns the clock and the
+scene. A camera backend hands out the newest frame of each named camera with its capture
+time. The server drives a `Station`: one rig and one camera backend, each chosen by name in
+the configuration (`robot_server.backends.registry`). What only some backends can do is a
+declared capability (`LOCKSTEP`, `SUCCESS_ORACLE`, `ON_DEMAND_FRAMES`), never a check of a
+backend's type.
 """
 
 from __future__ import annotations
@@ -16,6 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+LOCKSTEP = "lockstep"
+"""The rig has a clock that advances only when asked (simulation)."""
+SUCCESS_ORACLE = "success_oracle"
+"""The rig knows whether the task succeeded (simulation's privileged state)."""
+ON_DEMAND_FRAMES = "on_demand_frames"
+"""The cameras can render a frame of the current state when asked (lockstep needs it)."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,6 @@ class Arm(Protocol):
     def tcp_pose_at(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Forward kinematics: the TCP position and quaternion [w, x, y, z] at `joints`."""
 
-    def move_to_joints(self, joints: np.ndarray) -> None:
-        """Go to these joint positions and track the resulting TCP pose afterwards."""
-
     def hold(self) -> None:
         """Track the pose measured now: the watchdog's and STOP's reaction."""
 
@@ -95,9 +98,13 @@ class Cameras(Protocol):
     names: tuple[str, ...]
     height: int
     width: int
+    capabilities: frozenset[str]
 
     def latest(self, names: tuple[str, ...]) -> dict[str, CameraFrame]:
         """The newest frame of each camera, captured at or after the last physics change."""
+
+    def set_on_demand(self, on_demand: bool) -> None:
+        """With ON_DEMAND_FRAMES: render each frame when asked (lockstep) or at the frame rate."""
 
     def sync(self, now: float) -> None:
         """Real-time mode: capture frames that are due (no-op where a device thread does it)."""
@@ -127,16 +134,18 @@ class SimScene(Protocol):
 
 
 @runtime_checkable
-class Backend(Protocol):
-    """What the server drives: an arm, cameras, and for simulation a clock and a scene."""
+class Rig(Protocol):
+    """An arm backend: the arm, and for simulation a clock and a scene."""
 
     arm: Arm
-    cameras: Cameras
     clock: LockstepClock | None
     """None on hardware: lockstep mode is then unavailable."""
     scene: SimScene | None
     """None on hardware: there is no success oracle."""
     physics_dt: float | None
+    joint_noise: float
+    """Amplitude of a randomised reset's joint noise, rad (0: resets are never randomised)."""
+    capabilities: frozenset[str]
 
     def reset(self, joints: np.ndarray, rng: np.random.Generator | None, randomize_scene: bool) -> None:
         """Bring the arm to `joints` (and in simulation the scene to a new random layout)."""
@@ -146,3 +155,32 @@ class Backend(Protocol):
         can be reused until it does; None where every reading must be fresh (hardware)."""
 
     def close(self) -> None: ...
+
+
+class Station:
+    """What the server drives: one rig and one camera backend."""
+
+    def __init__(self, rig: Rig, cameras: Cameras) -> None:
+        self.rig = rig
+        self.cameras = cameras
+        self.arm = rig.arm
+        self.clock = rig.clock
+        self.scene = rig.scene
+        self.physics_dt = rig.physics_dt
+        self.joint_noise = rig.joint_noise
+        self.capabilities = rig.capabilities | cameras.capabilities
+
+    def reset(self, joints: np.ndarray, rng: np.random.Generator | None, randomize_scene: bool) -> None:
+        self.rig.reset(joints, rng, randomize_scene)
+
+    def state_version(self) -> int | None:
+        return self.rig.state_version()
+
+    def close(self) -> None:
+        try:
+            self.cameras.close()
+        finally:
+            self.rig.close()
+
+
+Backend = Station

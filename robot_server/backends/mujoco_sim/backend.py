@@ -8,8 +8,9 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from robot_server.backends.base import ArmState, CameraFrame
-from robot_server.backends.mujoco_sim.world import HOME_JOINTS, MujocoWorld, SimConfig
+from robot_server.backends.base import LOCKSTEP, ON_DEMAND_FRAMES, SUCCESS_ORACLE, ArmState, CameraFrame, Station
+from robot_server.backends.mujoco_sim.config import SimCamerasConfig, SimConfig
+from robot_server.backends.mujoco_sim.world import HOME_JOINTS, MujocoWorld
 
 MAX_CATCH_UP = 0.1
 """Real-time mode: the most simulated time advanced in one sync; a longer stall is dropped."""
@@ -85,13 +86,6 @@ class SimArm:
     def tcp_pose_at(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.world.tcp_pose_at(joints)
 
-    def move_to_joints(self, joints: np.ndarray) -> None:
-        self.world.reset(joints, cube_xy_yaw=self._cube_xy_yaw())
-
-    def _cube_xy_yaw(self) -> tuple[float, float, float]:
-        pos, quat = self.world.cube_pose()
-        return float(pos[0]), float(pos[1]), float(2 * np.arctan2(quat[3], quat[0]))
-
     def hold(self) -> None:
         self.world.hold()
 
@@ -113,9 +107,11 @@ class SimCameras:
     so a frame always shows the physics state it is returned with.
     """
 
-    def __init__(self, world: MujocoWorld) -> None:
+    capabilities = frozenset({ON_DEMAND_FRAMES})
+
+    def __init__(self, world: MujocoWorld, config: SimCamerasConfig) -> None:
         self.world = world
-        config = world.config
+        world.allow_rendering(config.image_height, config.image_width)
         self.names = tuple(config.cameras)
         self.height = config.image_height
         self.width = config.image_width
@@ -145,6 +141,9 @@ class SimCameras:
             if name not in self._frames or (self.on_demand and stale):
                 self._render(name)
         return {name: self._frames[name] for name in names}
+
+    def set_on_demand(self, on_demand: bool) -> None:
+        self.on_demand = on_demand
 
     def sync(self, now: float) -> None:
         if self.on_demand or now < self._next_capture:
@@ -178,17 +177,19 @@ class SimPickScene:
         }
 
 
-class SimBackend:
-    """Everything the server needs from the simulation, built from one `SimConfig`."""
+class SimRig:
+    """The simulated arm backend: the world, its clock, the arm and the pick scene."""
+
+    capabilities = frozenset({LOCKSTEP, SUCCESS_ORACLE})
 
     def __init__(self, config: SimConfig | None = None) -> None:
         config = config or SimConfig()
         self.world = MujocoWorld(config)
         self.clock = SimClock(self.world)
         self.arm = SimArm(self.world, self.clock)
-        self.cameras = SimCameras(self.world)
         self.scene = SimPickScene(self.world)
-        self.physics_dt = config.physics_dt
+        self.physics_dt: float | None = config.physics_dt
+        self.joint_noise = config.arm_noise
 
     def reset(self, joints: np.ndarray, rng: np.random.Generator | None, randomize_scene: bool) -> None:
         cube = (
@@ -202,9 +203,20 @@ class SimBackend:
         return self.world.physics_version
 
     def close(self) -> None:
-        self.cameras.close()
         self.arm.close()
 
 
-def make_sim_backend(config: SimConfig | None = None) -> SimBackend:
-    return SimBackend(config)
+def sim_cameras(config: SimCamerasConfig, rig: object) -> SimCameras:
+    """The camera backend `sim`: renders the world of the sim rig it is given."""
+    if not isinstance(rig, SimRig):
+        raise ValueError("cameras of type 'sim' render the simulated scene: they need the arm of type 'sim'")
+    return SimCameras(rig.world, config)
+
+
+class SimBackend(Station):
+    """The whole simulation as one station (the sim rig and its cameras), as tests build it."""
+
+    def __init__(self, config: SimConfig | None = None, cameras: SimCamerasConfig | None = None) -> None:
+        rig = SimRig(config)
+        super().__init__(rig, SimCameras(rig.world, cameras or SimCamerasConfig()))
+        self.world = rig.world

@@ -10,57 +10,18 @@ measured TCP, towards the commanded target, every `clip_period` of simulated tim
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
 import numpy as np
+
+from robot_server.backends.mujoco_sim.config import SimConfig
 
 ASSET = Path(__file__).with_name("assets") / "panda_pick.xml"
 
 HOME_JOINTS = np.array([0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398])
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 IMPEDANCE_ACTUATORS = ("imp_x", "imp_y", "imp_z", "imp_rx", "imp_ry", "imp_rz")
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Settings of the simulated arm, cameras and pick task."""
-
-    image_height: int = 128
-    """Rendered image height, pixels."""
-    image_width: int = 128
-    """Rendered image width, pixels."""
-    cameras: tuple[str, ...] = ("front", "wrist")
-    """Cameras to render, by name in the model."""
-    camera_fps: float = 30.0
-    """Real-time mode: how often frames are rendered (lockstep renders on demand)."""
-    physics_dt: float = 0.002
-    """Physics step, seconds (500 Hz); the impedance controller runs at this rate."""
-    clip_period: float = 0.01
-    """How often the clipped impedance error is refreshed, seconds (simulated)."""
-    translational_stiffness: float = 2000.0
-    """Impedance stiffness, N/m (franky and SERL use 2000 on the real arm)."""
-    translational_damping: float = 110.0
-    """Impedance damping, N s/m (about critical for the simulated arm's Cartesian mass)."""
-    rotational_stiffness: float = 150.0
-    """Impedance stiffness, N m/rad."""
-    rotational_damping: float = 10.0
-    """Impedance damping, N m s/rad."""
-    clip_translation: float = 0.02
-    """Largest translational error the spring sees per axis, metres (bounds contact force)."""
-    clip_rotation: float = 0.1
-    """Largest rotational error the spring sees, rad."""
-    arm_noise: float = 0.05
-    """Amplitude of the uniform joint noise of a randomised reset, rad."""
-    cube_x: tuple[float, float] = (0.42, 0.58)
-    """Range of the cube's x position at a randomised reset, metres."""
-    cube_y: tuple[float, float] = (-0.12, 0.12)
-    """Range of the cube's y position at a randomised reset, metres."""
-    cube_yaw: tuple[float, float] = (-0.785, 0.785)
-    """Range of the cube's yaw at a randomised reset, rad."""
-    lift_height: float = 0.05
-    """Success: the cube's lift above its resting height, metres, while both fingers hold it."""
 
 
 def _as_slice(indices: list[int]) -> slice | np.ndarray:
@@ -73,12 +34,11 @@ def _as_slice(indices: list[int]) -> slice | np.ndarray:
 class MujocoWorld:
     """Owns the MuJoCo model and data; everything that touches them runs in one thread."""
 
-    def __init__(self, config: SimConfig = SimConfig()) -> None:
+    def __init__(self, config: SimConfig | None = None) -> None:
+        config = config or SimConfig()
         self.config = config
         model = mujoco.MjModel.from_xml_path(str(ASSET))
         model.opt.timestep = config.physics_dt
-        model.vis.global_.offwidth = max(model.vis.global_.offwidth, config.image_width)
-        model.vis.global_.offheight = max(model.vis.global_.offheight, config.image_height)
         self.model = model
         self.data = mujoco.MjData(model)
         self._kinematics = mujoco.MjData(model)
@@ -110,6 +70,12 @@ class MujocoWorld:
         self._mocap_pos = self.data.mocap_pos[self._mocap]
         self._mocap_quat = self.data.mocap_quat[self._mocap]
         self.reset(HOME_JOINTS, cube_xy_yaw=self.default_cube_pose())
+
+    def allow_rendering(self, height: int, width: int) -> None:
+        """Make the offscreen buffer large enough for images of this size."""
+        visual = self.model.vis.global_
+        visual.offwidth = max(visual.offwidth, width)
+        visual.offheight = max(visual.offheight, height)
 
     def _set_impedance_gains(self) -> None:
         c = self.config

@@ -1,0 +1,38 @@
+"""The camera backend `none`: an arm served alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from robot_server.backends.base import CameraFrame
+
+
+@dataclass(frozen=True)
+class NoCamerasConfig:
+    """No cameras (`cameras: {type: none}`): observations carry the state only."""
+
+    type: Literal["none"] = "none"
+    """Backend name."""
+
+
+class NoCameras:
+    names: tuple[str, ...] = ()
+    height = 0
+    width = 0
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, config: NoCamerasConfig, rig: object = None) -> None:
+        pass
+
+    def latest(self, names: tuple[str, ...]) -> dict[str, CameraFrame]:
+        return {}
+
+    def set_on_demand(self, on_demand: bool) -> None:
+        pass
+
+    def sync(self, now: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
