@@ -17,7 +17,7 @@ from learner.learner import Learner
 from learner.service_config import LearnerServiceConfig
 from rlif.processes import ChildProcess, wait_until
 from rlif.sim_run import Ports, SimRunConfig, actor_settings, learner_settings, write_settings
-from robot_server.backends.mujoco_sim.world import SimConfig
+from robot_server.backends.mujoco_sim.config import SimCamerasConfig
 from tests.conftest import RunningServer, server_config
 from wire.records import EpisodeRecord, onsets
 from wire.status import StatusSubscriber
@@ -56,10 +56,10 @@ class Pair:
     ) -> None:
         self.folder = folder
         self.ports = Ports()
-        sim = SimConfig(image_height=IMAGE, image_width=IMAGE)
+        cameras = SimCamerasConfig(image_height=IMAGE, image_width=IMAGE)
         self.server = RunningServer(
             dataclasses.replace(
-                server_config(mode=mode, sim=sim), port=self.ports.server, pub_port=self.ports.server_stream
+                server_config(mode=mode, cameras=cameras), port=self.ports.server, pub_port=self.ports.server_stream
             )
         )
         run = SimRunConfig(
