@@ -12,11 +12,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import numpy as np
 
+from robot_server.control import ArmControl, Reply
 from robot_server.limits import (
     ACTION_TOLERANCE,
     PLAUSIBLE_FORCE,
@@ -49,15 +50,11 @@ from wire.requests import (
     vector,
 )
 
-if TYPE_CHECKING:
-    from robot_server.service import RobotService
-
 MAX_ADVANCE = 10.0
 STATE_VECTOR_FIELDS = ("tcp_pos", "tcp_rotvec", "tcp_linvel", "tcp_angvel", "gripper_width")
 """Layout of the proprio vector the env builds: 3 + 3 + 3 + 3 + 1 values."""
 
-Reply = tuple[dict[str, Any], dict[str, np.ndarray]]
-Handler = Callable[["RobotService", Message, Any], Reply]
+Handler = Callable[[ArmControl, Message, Any], Reply]
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class Command:
 # ---------------------------------------------------------------------- queries
 
 
-def info(service: RobotService, message: Message, data: Any) -> Reply:
+def info(service: ArmControl, message: Message, data: Any) -> Reply:
     backend, config = service.backend, service.config
     cameras = backend.cameras
     return {
@@ -92,22 +89,22 @@ def info(service: RobotService, message: Message, data: Any) -> Reply:
     }, {}
 
 
-def ping(service: RobotService, message: Message, data: Any) -> Reply:
+def ping(service: ArmControl, message: Message, data: Any) -> Reply:
     return {"now": time.monotonic()}, {}
 
 
-def state(service: RobotService, message: Message, data: Any) -> Reply:
+def state(service: ArmControl, message: Message, data: Any) -> Reply:
     return service.state_data(), {}
 
 
-def observation(service: RobotService, message: Message, data: ObservationData) -> Reply:
+def observation(service: ArmControl, message: Message, data: ObservationData) -> Reply:
     return service.observation_reply(service.camera_names(data.images))
 
 
 # ---------------------------------------------------------------------- motion
 
 
-def move(service: RobotService, message: Message, data: MoveData) -> Reply:
+def move(service: ArmControl, message: Message, data: MoveData) -> Reply:
     relative = data.relative
     pos = vector(message, data.pos, "pos", 3, bound=PLAUSIBLE_TRANSLATION if relative else PLAUSIBLE_POSITION)
     quat = vector(message, data.quat, "quat", 4, bound=2.0, required=False)
@@ -140,7 +137,7 @@ def move(service: RobotService, message: Message, data: MoveData) -> Reply:
     return {"target_pos": service.target_pos.tolist(), "target_quat": service.target_quat.tolist()}, {}
 
 
-def gripper(service: RobotService, message: Message, data: GripperData) -> Reply:
+def gripper(service: ArmControl, message: Message, data: GripperData) -> Reply:
     width = number(data.width, "width", 0.0, PLAUSIBLE_WIDTH)
     force = number(
         service.limits.gripper_default_force if data.force is None else data.force, "force", 0.0, PLAUSIBLE_FORCE
@@ -150,7 +147,7 @@ def gripper(service: RobotService, message: Message, data: GripperData) -> Reply
     return {"gripper_target": service.gripper_width_target, "gripper_force": service.gripper_force}, {}
 
 
-def _apply_action(service: RobotService, message: Message, given: list[float] | None) -> None:
+def _apply_action(service: ArmControl, message: Message, given: list[float] | None) -> None:
     action = vector(message, given, "action", 7, bound=1.0 + ACTION_TOLERANCE)
     assert action is not None
     values = action.tolist()
@@ -166,17 +163,17 @@ def _apply_action(service: RobotService, message: Message, given: list[float] | 
     service.apply_gripper(width, service.gripper_force)
 
 
-def act(service: RobotService, message: Message, data: ActData) -> Reply:
+def act(service: ArmControl, message: Message, data: ActData) -> Reply:
     _apply_action(service, message, data.action)
     return {"target_pos": service.target_pos.tolist(), "target_quat": service.target_quat.tolist()}, {}
 
 
-def _require_lockstep(service: RobotService) -> None:
+def _require_lockstep(service: ArmControl) -> None:
     if service.mode != "lockstep":
         raise WireError(ErrorCode.WRONG_MODE, "only in lockstep mode; send set_mode lockstep")
 
 
-def step(service: RobotService, message: Message, data: StepData) -> Reply:
+def step(service: ArmControl, message: Message, data: StepData) -> Reply:
     _require_lockstep(service)
     cameras = service.camera_names(data.images)
     _apply_action(service, message, data.action)
@@ -186,7 +183,7 @@ def step(service: RobotService, message: Message, data: StepData) -> Reply:
     return service.observation_reply(cameras)
 
 
-def advance(service: RobotService, message: Message, data: AdvanceData) -> Reply:
+def advance(service: ArmControl, message: Message, data: AdvanceData) -> Reply:
     _require_lockstep(service)
     seconds = number(data.seconds, "seconds", 1e-6, MAX_ADVANCE)
     assert service.backend.clock is not None
@@ -197,7 +194,7 @@ def advance(service: RobotService, message: Message, data: AdvanceData) -> Reply
 # ---------------------------------------------------------------------- episodes and modes
 
 
-def reset(service: RobotService, message: Message, data: ResetData) -> Reply:
+def reset(service: ArmControl, message: Message, data: ResetData) -> Reply:
     joints = vector(message, data.joints, "joints", 7, bound=2 * math.pi, required=False)
     cameras = service.camera_names(data.images)
     arm = service.backend.arm
@@ -224,7 +221,7 @@ def reset(service: RobotService, message: Message, data: ResetData) -> Reply:
     return service.observation_reply(cameras)
 
 
-def _perturbed(service: RobotService, joints: np.ndarray, tries: int = 20) -> np.ndarray:
+def _perturbed(service: ArmControl, joints: np.ndarray, tries: int = 20) -> np.ndarray:
     """Joints with uniform noise that still put the TCP inside the limits (else unchanged)."""
     arm = service.backend.arm
     noise = service.backend.joint_noise
@@ -238,7 +235,7 @@ def _perturbed(service: RobotService, joints: np.ndarray, tries: int = 20) -> np
     return joints
 
 
-def _check_reset_pose(service: RobotService, joints: np.ndarray) -> None:
+def _check_reset_pose(service: ArmControl, joints: np.ndarray) -> None:
     """A reset must end with the TCP inside the workspace box and the orientation cone."""
     pos, quat = service.backend.arm.tcp_pose_at(joints)
     limits = service.limits
@@ -257,7 +254,7 @@ def _check_reset_pose(service: RobotService, joints: np.ndarray) -> None:
         )
 
 
-def recover(service: RobotService, message: Message, data: Any) -> Reply:
+def recover(service: ArmControl, message: Message, data: Any) -> Reply:
     service.backend.arm.recover()
     service.readings.forget()  # the fault may be gone without the arm having moved
     service.stopped = False
@@ -267,13 +264,13 @@ def recover(service: RobotService, message: Message, data: Any) -> Reply:
     return {"stopped": False}, {}
 
 
-def stop(service: RobotService, message: Message, data: Any) -> Reply:
+def stop(service: ArmControl, message: Message, data: Any) -> Reply:
     """Listed for `info`'s sake; the service obeys STOP before any check (see RobotService.handle)."""
     service.halt("stop requested")
     return {"stopped": True}, {}
 
 
-def set_mode(service: RobotService, message: Message, data: SetModeData) -> Reply:
+def set_mode(service: ArmControl, message: Message, data: SetModeData) -> Reply:
     service.enter_mode(data.mode)
     return {"mode": service.mode}, {}
 
