@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 
-.PHONY: install test sim server lint bench clean
+.PHONY: install test test-fast sim server lint bench clean
 
 install: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The edit loop: everything but the tests marked slow (the learner/actor pair, learning runs).
+test-fast: install
+	$(BIN)/python -m pytest -q -x -m "not slow"
 
 sim: install
 	$(BIN)/rlif sim $(ARGS)
