@@ -69,16 +69,18 @@ class RobotServer:
         stream_context = zmq.Context()
         curves: list[CurveServer] = []
         backend = self._backend
-        router = publisher = monitor = None
+        router: zmq.Socket | None = None
+        publisher: zmq.Socket | None = None
+        monitor: zmq.Socket | None = None
         try:
             router = context.socket(zmq.ROUTER)
             # PUB, not XPUB: libzmq itself drops whatever peers send it other than subscriptions,
             # and no peer can fake another's (un)subscription; watchers are counted by connection.
             publisher = stream_context.socket(zmq.PUB)
             if self.config.curve_secret_key is not None and self.config.curve_clients is not None:
-                for ctx, socket in ((context, router), (stream_context, publisher)):
+                for ctx, secured in ((context, router), (stream_context, publisher)):
                     curves.append(CurveServer(ctx, self.config.curve_secret_key, self.config.curve_clients))
-                    curves[-1].secure(socket)
+                    curves[-1].secure(secured)
             for socket in (router, publisher):
                 socket.linger = 0
             router.setsockopt(zmq.ROUTER_MANDATORY, 0)
@@ -106,9 +108,9 @@ class RobotServer:
         finally:
             if publisher is not None and monitor is not None:
                 publisher.disable_monitor()
-            for socket in (router, publisher, monitor):
-                if socket is not None:
-                    socket.close(linger=0)
+            for opened in (router, publisher, monitor):
+                if opened is not None:
+                    opened.close(linger=0)
             if backend is not None:
                 try:
                     if self.service is not None:

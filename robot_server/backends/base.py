@@ -137,15 +137,26 @@ class SimScene(Protocol):
 class Rig(Protocol):
     """An arm backend: the arm, and for simulation a clock and a scene."""
 
-    arm: Arm
-    clock: LockstepClock | None
-    """None on hardware: lockstep mode is then unavailable."""
-    scene: SimScene | None
-    """None on hardware: there is no success oracle."""
-    physics_dt: float | None
-    joint_noise: float
-    """Amplitude of a randomised reset's joint noise, rad (0: resets are never randomised)."""
-    capabilities: frozenset[str]
+    @property
+    def arm(self) -> Arm: ...
+
+    @property
+    def clock(self) -> LockstepClock | None:
+        """None on hardware: lockstep mode is then unavailable."""
+
+    @property
+    def scene(self) -> SimScene | None:
+        """None on hardware: there is no success oracle."""
+
+    @property
+    def physics_dt(self) -> float | None: ...
+
+    @property
+    def joint_noise(self) -> float:
+        """Amplitude of a randomised reset's joint noise, rad (0: resets are never randomised)."""
+
+    @property
+    def capabilities(self) -> frozenset[str]: ...
 
     def reset(self, joints: np.ndarray, rng: np.random.Generator | None, randomize_scene: bool) -> None:
         """Bring the arm to `joints` (and in simulation the scene to a new random layout)."""
