@@ -5,15 +5,26 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 
-.PHONY: install test test-fast sim server lint bench clean
+.PHONY: install system test test-fast sim server lint bench clean
 
-install: $(STAMP)
+SYSTEM_PACKAGES := libegl1 libgl1-mesa-dri libusb-1.0-0
+# Headless rendering (EGL) and librealsense's USB library.
+
+install: system $(STAMP)
+
+# Debian/Ubuntu packages the stack needs; installs what is missing (as root, or with sudo).
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo apt-get update -q && $$sudo apt-get install -y -q $$missing; \
+	fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed, found " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[learner,spacemouse,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[learner,spacemouse,franka,realsense,calibration,dev]"
 	touch $(STAMP)
 
 test: install
