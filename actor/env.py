@@ -46,7 +46,18 @@ STATE_LOW = np.array([-2.0] * 3 + [-np.pi] * 3 + [-5.0] * 3 + [-20.0] * 3 + [0.0
 STATE_HIGH = np.array([2.0] * 3 + [np.pi] * 3 + [5.0] * 3 + [20.0] * 3 + [0.2], dtype=np.float32)
 """Physical bounds of the state vector (metres, rad, m/s, rad/s, metres)."""
 SERVER_BOOKKEEPING = frozenset(
-    {"stamp", "image_stamps", "image_counters", "rejected", "clamps", "watchdog_holds", "episode"}
+    {
+        "stamp",
+        "image_stamps",
+        "image_ages",
+        "image_counters",
+        "image_frame_numbers",
+        "image_device_stamps",
+        "rejected",
+        "clamps",
+        "watchdog_holds",
+        "episode",
+    }
 )
 """Fields of the server's state that count across episodes or read the wall clock; left out
 of `info["robot"]` so that a seeded lockstep episode gives the same info every time."""
@@ -75,7 +86,10 @@ class EnvConfig:
     terminate_on_success: bool = True
     """End the episode (terminated) when the sim's success oracle is true."""
     timeout: float = 5.0
-    """Seconds to wait for each reply of the server before reconnecting."""
+    """Seconds to wait for each reply of the server (a reset's too) before reconnecting; after its
+    retries, (retries + 1) x timeout in all, a request gives up, so a lost server is noticed within
+    that. A reset that takes longer than `timeout` (up to about retries x timeout) still succeeds:
+    the resent reset keeps its sequence number, and the server, once free, answers it as a duplicate."""
 
 
 SPIN = 0.002
@@ -172,7 +186,6 @@ class RobotEnv(gym.Env):
             randomize_arm=self.config.randomize_arm,
             randomize_scene=self.config.randomize_scene,
             images=self._camera_arg,
-            timeout=max(self.config.timeout, 30.0),
         )
         self._step_index = 0
         self._succeeded = False

@@ -73,7 +73,7 @@ def info(service: ArmControl, message: Message, data: Any) -> Reply:
     cameras = backend.cameras
     return {
         "backend": backend.arm.name,
-        "cameras": {name: [cameras.height, cameras.width] for name in cameras.names},
+        "cameras": {name: list(service.readings.pipeline.sizes[name]) for name in cameras.names},
         "limits": service.limits.as_dict(),
         "mode": service.mode,
         "modes": ["realtime", "lockstep"] if backend.clock is not None else ["realtime"],

@@ -8,6 +8,7 @@ from typing import Literal
 
 from robot_server.backends.mujoco_sim.config import SimCamerasConfig, SimConfig
 from robot_server.backends.registry import ArmConfig, CameraConfig
+from robot_server.images import ViewConfig
 from robot_server.limits import DEFAULT_LIMITS_FILE
 
 
@@ -34,7 +35,9 @@ class ServerConfig:
     arm: ArmConfig = field(default_factory=SimConfig)
     """The arm backend and its settings: `type` names it (sim)."""
     cameras: CameraConfig = field(default_factory=SimCamerasConfig)
-    """The camera backend and its settings: `type` names it (sim, none)."""
+    """The camera backend and its settings: `type` names it (sim, realsense, none)."""
+    views: tuple[ViewConfig, ...] = ()
+    """Per camera: the crop box and output size the policy sees (every camera backend)."""
     mode: Literal["lockstep", "realtime"] = "lockstep"
     """Start-up mode; clients switch with `set_mode`. Lockstep is simulation only."""
     limits: Path = DEFAULT_LIMITS_FILE

@@ -13,6 +13,7 @@ import numpy as np
 
 from robot_server.backends.base import LOCKSTEP, ON_DEMAND_FRAMES, ArmState, Backend
 from robot_server.config import ServerConfig
+from robot_server.images import ImagePipeline
 from robot_server.ledger import CommandLedger
 from robot_server.limits import CLAMP_KINDS, Limits, clamp_gripper, clamp_target
 from robot_server.readings import Readings
@@ -31,7 +32,7 @@ class ArmControl:
         self.backend = backend
         self.limits = limits
         self._check_action_scale()
-        self.readings = Readings(backend, limits.reference_quat)
+        self.readings = Readings(backend, limits.reference_quat, ImagePipeline(config.views, backend.cameras.sizes))
         self.ledger = CommandLedger()
         self.mode = "realtime"
         self.stopped = False
@@ -131,6 +132,7 @@ class ArmControl:
             clamps=dict(self.clamps),
             rejected=dict(self.rejected),
             watchdog_holds=self.watchdog_holds,
+            camera_faults=self.backend.cameras.faults(),
             episode=self.episode,
             step=self.step_index,
         )

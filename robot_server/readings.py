@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
-from robot_server.backends.base import ArmState, Backend
+from robot_server.backends.base import ArmState, Backend, CameraFault
+from robot_server.images import ImagePipeline
 from wire import ErrorCode, WireError
 from wire.geometry import rotation_between_t
 from wire.requests import Images
@@ -16,8 +18,9 @@ class Readings:
     """The arm's reading and the physical part of the state map, reused while the backend says
     nothing moved; camera selection and the newest frames."""
 
-    def __init__(self, backend: Backend, reference_quat: np.ndarray) -> None:
+    def __init__(self, backend: Backend, reference_quat: np.ndarray, pipeline: ImagePipeline) -> None:
         self.backend = backend
+        self.pipeline = pipeline
         self._reference_quat = tuple(reference_quat.tolist())
         self._reading: ArmState | None = None
         self._version: int | None = None
@@ -75,10 +78,25 @@ class Readings:
         return tuple(wanted)
 
     def images(self, data: dict[str, Any], names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """The newest frame of each named camera; their stamps and counters go into `data`."""
+        """The newest frame of each named camera, cropped and resized for the policy; their capture
+        stamps, ages, counters and device stamps go into `data`. A camera without a fresh frame is
+        an error (CAMERA_FAULT), never an old image."""
         if not names:
             return {}
-        frames = self.backend.cameras.latest(names)
+        faults = self.backend.cameras.faults()
+        if any(name in faults for name in names):
+            wanted = {name: faults[name] for name in names if name in faults}
+            raise WireError(ErrorCode.CAMERA_FAULT, f"no fresh image from {wanted}")
+        try:
+            frames = self.backend.cameras.latest(names)
+        except CameraFault as fault:
+            raise WireError(ErrorCode.CAMERA_FAULT, str(fault)) from None
+        now = time.monotonic()
         data["image_stamps"] = {name: frame.stamp for name, frame in frames.items()}
+        data["image_ages"] = {name: now - frame.stamp for name, frame in frames.items()}
         data["image_counters"] = {name: frame.counter for name, frame in frames.items()}
-        return {name: frame.image for name, frame in frames.items()}
+        numbers = {name: frame.frame_number for name, frame in frames.items() if frame.frame_number is not None}
+        if numbers:
+            data["image_frame_numbers"] = numbers
+            data["image_device_stamps"] = {name: frames[name].device_stamp for name in numbers}
+        return {name: self.pipeline.apply(name, frame.image) for name, frame in frames.items()}

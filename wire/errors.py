@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     """The command needs the other mode (real-time or lockstep)."""
     BACKEND_ERROR = "backend_error"
     """The arm or a camera reported a failure."""
+    CAMERA_FAULT = "camera_fault"
+    """A camera has no fresh image (it stopped delivering); the arm's state and commands go on."""
     UNAVAILABLE = "unavailable"
     """The backend cannot do this (e.g. lockstep on real hardware)."""
     LIMIT_EXCEEDED = "limit_exceeded"

@@ -53,9 +53,24 @@ class CameraFrame:
     image: np.ndarray
     """uint8 HxWx3 RGB."""
     stamp: float
-    """Monotonic capture time, seconds."""
+    """The host's monotonic capture time, seconds (time.monotonic)."""
     counter: int
     """Frames delivered by this camera since the backend started."""
+    device_stamp: float | None = None
+    """The device's own timestamp, milliseconds, where the camera has one."""
+    frame_number: int | None = None
+    """The device's frame number, where the camera has one."""
+    depth: np.ndarray | None = None
+    """uint16 HxW depth aligned to the colour image, where configured."""
+
+
+class CameraFault(Exception):
+    """A camera has no frame to give: it stopped delivering, or never started."""
+
+    def __init__(self, camera: str, reason: str) -> None:
+        super().__init__(f"camera {camera!r}: {reason}")
+        self.camera = camera
+        self.reason = reason
 
 
 @runtime_checkable
@@ -96,12 +111,16 @@ class Arm(Protocol):
 @runtime_checkable
 class Cameras(Protocol):
     names: tuple[str, ...]
-    height: int
-    width: int
+    sizes: dict[str, tuple[int, int]]
+    """(height, width) of each camera's frames as the backend delivers them."""
     capabilities: frozenset[str]
 
     def latest(self, names: tuple[str, ...]) -> dict[str, CameraFrame]:
-        """The newest frame of each camera, captured at or after the last physics change."""
+        """The newest frame of each camera (in simulation: captured at or after the last physics
+        change); raises CameraFault for a camera that has none to give."""
+
+    def faults(self) -> dict[str, str]:
+        """Cameras that are not delivering, and why; empty when all are."""
 
     def set_on_demand(self, on_demand: bool) -> None:
         """With ON_DEMAND_FRAMES: render each frame when asked (lockstep) or at the frame rate."""

@@ -18,12 +18,13 @@ class NoCamerasConfig:
 
 class NoCameras:
     names: tuple[str, ...] = ()
-    height = 0
-    width = 0
     capabilities: frozenset[str] = frozenset()
 
     def __init__(self, config: NoCamerasConfig, rig: object = None) -> None:
-        pass
+        self.sizes: dict[str, tuple[int, int]] = {}
+
+    def faults(self) -> dict[str, str]:
+        return {}
 
     def latest(self, names: tuple[str, ...]) -> dict[str, CameraFrame]:
         return {}

@@ -12,10 +12,11 @@ from typing import Any
 from robot_server.backends.base import Cameras, Rig, Station
 from robot_server.backends.mujoco_sim.config import SimCamerasConfig, SimConfig
 from robot_server.backends.no_cameras import NoCamerasConfig
+from robot_server.backends.realsense.config import RealSenseConfig
 
 ArmConfig = SimConfig
 """The settings of any arm backend; `type` names it."""
-CameraConfig = SimCamerasConfig | NoCamerasConfig
+CameraConfig = SimCamerasConfig | RealSenseConfig | NoCamerasConfig
 """The settings of any camera backend; `type` names it."""
 
 ARM_BACKENDS: dict[str, str] = {
@@ -23,6 +24,7 @@ ARM_BACKENDS: dict[str, str] = {
 }
 CAMERA_BACKENDS: dict[str, str] = {
     "sim": "robot_server.backends.mujoco_sim.backend:sim_cameras",
+    "realsense": "robot_server.backends.realsense.backend:realsense_cameras",
     "none": "robot_server.backends.no_cameras:NoCameras",
 }
 

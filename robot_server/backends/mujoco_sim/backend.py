@@ -115,6 +115,7 @@ class SimCameras:
         self.names = tuple(config.cameras)
         self.height = config.image_height
         self.width = config.image_width
+        self.sizes = dict.fromkeys(self.names, (config.image_height, config.image_width))
         self.on_demand = True
         self._period = 1.0 / config.camera_fps
         self._next_capture = 0.0
@@ -141,6 +142,9 @@ class SimCameras:
             if name not in self._frames or (self.on_demand and stale):
                 self._render(name)
         return {name: self._frames[name] for name in names}
+
+    def faults(self) -> dict[str, str]:
+        return {}
 
     def set_on_demand(self, on_demand: bool) -> None:
         self.on_demand = on_demand
