@@ -33,7 +33,7 @@ class ServerConfig:
     pub_port: int = 5556
     """Port of the published stream of state and images, for clients that only watch."""
     arm: ArmConfig = field(default_factory=SimConfig)
-    """The arm backend and its settings: `type` names it (sim)."""
+    """The arm backend and its settings: `type` names it (sim, franka)."""
     cameras: CameraConfig = field(default_factory=SimCamerasConfig)
     """The camera backend and its settings: `type` names it (sim, realsense, none)."""
     views: tuple[ViewConfig, ...] = ()
@@ -56,3 +56,20 @@ class ServerConfig:
     """CurveZMQ secret key file of the server (`rlif keys`); required off loopback."""
     curve_clients: Path | None = None
     """Folder of the public key files of the clients allowed in; required with curve."""
+
+    def __post_init__(self) -> None:
+        # A YAML file gives the views as mappings.
+        views = tuple(view if isinstance(view, ViewConfig) else _view(view) for view in self.views)
+        object.__setattr__(self, "views", views)
+
+
+def _view(entry: object) -> ViewConfig:
+    if not isinstance(entry, dict):
+        raise ValueError(f"views: each entry is a mapping (camera, crop, height, width), got {entry!r}")
+    settings = dict(entry)
+    if settings.get("crop") is not None:
+        settings["crop"] = tuple(settings["crop"])
+    try:
+        return ViewConfig(**settings)
+    except TypeError as exc:
+        raise ValueError(f"views: {exc}") from None
