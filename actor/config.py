@@ -1,4 +1,5 @@
-"""Settings of the actor process (`rlif actor`), importable without torch."""
+"""Settings of the actor process (`rlif actor`) and of an evaluation (`rlif eval`), importable
+without torch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from actor.env import EnvConfig
 from actor.intervention import InterventionConfig
+from wire.ports import ACTOR_STATUS, LEARNER_STATUS, TRANSITIONS, WEIGHTS, local
 
 
 @dataclass(frozen=True)
@@ -19,13 +21,13 @@ class ActorConfig:
     """The robot: server address, mode, cameras, episode length."""
     intervention: InterventionConfig = field(default_factory=InterventionConfig)
     """The operator's streams and the takeover rules."""
-    transitions: str = "tcp://127.0.0.1:5570"
+    transitions: str = local(TRANSITIONS)
     """The learner's transition address (the learner binds it)."""
-    weights: str = "tcp://127.0.0.1:5571"
+    weights: str = local(WEIGHTS)
     """The learner's weights address (the learner binds it)."""
-    learner_status: str = "tcp://127.0.0.1:5572"
+    learner_status: str = local(LEARNER_STATUS)
     """The learner's status stream, read for pacing in lockstep."""
-    status: str = "tcp://127.0.0.1:5573"
+    status: str = local(ACTOR_STATUS)
     """Where this actor publishes its progress (binds)."""
     deterministic: bool = False
     """Act with the policy's mean instead of sampling (sampling explores; training wants it)."""
@@ -52,3 +54,21 @@ class ActorConfig:
     """The learner's CurveZMQ public key file, when the learner listens beyond loopback."""
     client_secret_key: Path | None = None
     """This actor's CurveZMQ secret key file (its public key in the learner's clients folder)."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation: the policy alone (no learning, no operator), deterministic actions."""
+
+    actor: ActorConfig = field(default_factory=lambda: ActorConfig(deterministic=True))
+    """The robot and the learner's weights address (or use --policy)."""
+    policy: Path | None = None
+    """A policy file (`rlif train` writes policy.npz) instead of the learner's weights."""
+    episodes: int = 20
+    """Episodes to run."""
+    video_dir: Path | None = None
+    """Write an MP4 per episode there, cameras side by side, the controller drawn on them."""
+    seed: int = 1000
+    """Seed of the episodes' scene randomisation."""
+    report: Path | None = None
+    """Also write the report there as JSON (episodes, successes, success_rate, assisted, ...)."""

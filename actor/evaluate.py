@@ -7,19 +7,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from actor.config import EvalConfig
 from actor.env import RobotEnv
 from actor.intervention import InterventionWrapper
 from actor.video import EpisodeVideo
 from learner.config import LearnerConfig
 from learner.policy import Policy, load_policy_file
 from wire.weights import WeightsSubscriber
-
-if TYPE_CHECKING:
-    from rlif.pair_cli import EvalConfig
 
 
 def policy_from_learner(address: str, timeout: float) -> tuple[Policy, int]:
@@ -73,7 +71,8 @@ def evaluate(config: EvalConfig) -> EvalReport:
     else:
         policy, version = policy_from_learner(actor.weights, actor.weights_timeout)
     intervention = dataclasses.replace(actor.intervention, sync="latest", proposals=None, actor_id=actor.actor_id)
-    env = InterventionWrapper(RobotEnv(actor.env), intervention)
+    robot = RobotEnv(actor.env)
+    env = InterventionWrapper(robot, intervention)
     env.policy_version = version
     report = EvalReport(weights_version=version)
     rng = np.random.default_rng(config.seed)
@@ -83,7 +82,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
             video = None
             if config.video_dir is not None and "images" in obs:
                 video = EpisodeVideo(
-                    config.video_dir / f"episode_{episode:03d}.mp4", fps=round(1 / env.unwrapped.period)
+                    config.video_dir / f"episode_{episode:03d}.mp4", fps=round(1 / robot.period)
                 )
             done, steps, assisted = False, 0, False
             while not done:

@@ -45,18 +45,17 @@ import numpy as np
 import zmq
 
 from actor.takeover import Decision, TakeoverTracker
-from robot_server.client import CurveKeys
-from teleop.command import MARK_NONE, MARK_SUCCESS, Proposal
+from teleop.publishers import ProposalPublisher
 from teleop.stream import (
     DEFAULT_COMMANDS,
     DEFAULT_PROPOSALS,
     DEFAULT_STREAM_TIMEOUT,
     CommandSubscriber,
-    ProposalPublisher,
     Received,
 )
+from wire.operator import MARK_NONE, MARK_SUCCESS, Proposal
 from wire.records import EpisodeRecord, StepRecord
-from wire.security import BindError, CurveServer, host_of, is_loopback, secure_client
+from wire.security import BindError, CurveKeys, CurveServerKeys, Security, host_of, is_loopback
 
 NO_POLICY = np.full(7, np.nan)
 """Pass as the policy action (or None) when no policy runs, as when recording demonstrations."""
@@ -106,15 +105,9 @@ class InterventionWrapper(gym.Wrapper):
         self.tracker = TakeoverTracker(config.hold_time)
         self.commands: CommandSubscriber | None = None
         self.proposals: ProposalPublisher | None = None
-        self._curve: CurveServer | None = None
+        self._curve: Security | None = None
         try:
-            secure_sub = None
-            if config.commands_curve is not None:
-                keys = config.commands_curve
-
-                def secure_sub(socket: zmq.Socket) -> None:
-                    secure_client(socket, keys.server_public_key, keys.client_secret_key)
-
+            secure_sub = Security(config.commands_curve).setup
             self.commands = CommandSubscriber(
                 config.commands, timeout=config.stream_timeout, secure=secure_sub, context=self._context
             )
@@ -155,8 +148,8 @@ class InterventionWrapper(gym.Wrapper):
                     "proposals_curve_secret_key and proposals_curve_clients (`rlif keys DIR`)"
                 )
             return None
-        self._curve = CurveServer(self._context, secret, clients)
-        return self._curve.secure
+        self._curve = Security(CurveServerKeys(secret, clients))
+        return self._curve.setup
 
     # ------------------------------------------------------------------ gym API
 
@@ -215,7 +208,7 @@ class InterventionWrapper(gym.Wrapper):
                 info["episode_record"] = self.last_episode
         self.step_index += 1
         self._obs, self._robot = obs, dict(info.get("robot") or {})
-        return obs, reward, bool(terminated), bool(truncated), info
+        return obs, float(reward), bool(terminated), bool(truncated), info
 
     def close(self) -> None:
         self._close_streams()
@@ -288,5 +281,5 @@ class InterventionWrapper(gym.Wrapper):
             self.proposals.close()
             self.proposals = None
         if self._curve is not None:
-            self._curve.stop()
+            self._curve.close()
             self._curve = None

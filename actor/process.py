@@ -15,7 +15,6 @@ import collections
 import dataclasses
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +28,9 @@ from actor.intervention import InterventionWrapper
 from learner.config import LearnerConfig
 from learner.policy import Policy
 from robot_server.client import RobotError, RobotUnavailable
-from wire.reliable import QueueFull, ReliableSender, new_stream_id
-from wire.security import secure_client
+from wire.lifecycle import stop_on_signals
+from wire.reliable_sender import QueueFull, ReliableSender, new_stream_id
+from wire.security import Security, client_keys
 from wire.status import StatusPublisher, StatusSubscriber
 from wire.transitions import abandon_message, step_message
 from wire.weights import WeightsSubscriber
@@ -286,14 +286,7 @@ def _learner_security(config: ActorConfig) -> Callable[[zmq.Socket], None] | Non
     """CurveZMQ client keys for the learner's sockets, when configured (both or neither)."""
     if (config.learner_public_key is None) != (config.client_secret_key is None):
         raise ValueError("give both learner_public_key and client_secret_key, or neither")
-    if config.learner_public_key is None or config.client_secret_key is None:
-        return None
-    server_key, client_key = config.learner_public_key, config.client_secret_key
-
-    def secure(socket: zmq.Socket) -> None:
-        secure_client(socket, server_key, client_key)
-
-    return secure
+    return Security(client_keys(config.learner_public_key, config.client_secret_key)).setup
 
 
 def raise_priority(priority: int) -> bool:
@@ -313,18 +306,17 @@ def run_actor(config: ActorConfig) -> int:
     if config.env.mode == "realtime":
         raise_priority(config.realtime_priority)
     actor = Actor(config)
-    signal.signal(signal.SIGINT, actor.request_stop)
-    signal.signal(signal.SIGTERM, actor.request_stop)
-    try:
-        return actor.run()
-    except Stop:
-        log.info("stopped")
-        return 0
-    except RobotUnavailable as exc:
-        log.error("%s; stopping (the robot server's watchdog holds the arm)", exc)
-        return EXIT_ROBOT_LOST
-    except TimeoutError as exc:
-        log.error("%s", exc)
-        return EXIT_NO_LEARNER
-    finally:
-        actor.close()
+    with stop_on_signals(actor.request_stop):
+        try:
+            return actor.run()
+        except Stop:
+            log.info("stopped")
+            return 0
+        except RobotUnavailable as exc:
+            log.error("%s; stopping (the robot server's watchdog holds the arm)", exc)
+            return EXIT_ROBOT_LOST
+        except TimeoutError as exc:
+            log.error("%s", exc)
+            return EXIT_NO_LEARNER
+        finally:
+            actor.close()

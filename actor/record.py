@@ -21,8 +21,9 @@ import zmq
 
 from actor.env import EnvConfig, RobotEnv
 from actor.intervention import NO_POLICY, InterventionConfig, InterventionWrapper
+from teleop.publishers import CommandPublisher
 from teleop.sim_operator import OperatorConfig, run_operator
-from teleop.stream import DEFAULT_COMMANDS, DEFAULT_PROPOSALS, CommandPublisher, ProposalSubscriber
+from teleop.stream import DEFAULT_COMMANDS, DEFAULT_PROPOSALS, ProposalSubscriber
 from wire.records import EpisodeRecord
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def record_demonstrations(config: RecordConfig) -> list[Path]:
     env_config = EnvConfig(
         server=config.server, mode=mode, images=config.images, max_episode_steps=config.max_episode_steps
     )
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket] = zmq.Context.instance()
     operator = None
     env = InterventionWrapper(
         RobotEnv(env_config),

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from teleop.command import LATEST, MARK_NONE, OperatorCommand
+from wire.operator import LATEST, MARK_NONE, OperatorCommand
 from wire.records import onsets
 
 OPEN = 1.0
@@ -81,9 +81,10 @@ class TakeoverTracker:
 
     def decide(self, now: float, policy_action: np.ndarray | None, command: OperatorCommand | None) -> Decision:
         toggles, mark = self._new_presses(command) if command is not None else (0, MARK_NONE)
-        present = command is not None and command.connected
-        live = present and command.step == LATEST
-        acting = present and (command.active or toggles > 0)
+        live = acting = False
+        if command is not None and command.connected:
+            live = command.step == LATEST
+            acting = command.active or toggles > 0
         if acting and live:
             self._hold_until = now + self.hold_time
         holding = live and not acting and bool(self._previous) and now < self._hold_until

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,12 +33,14 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from actor.env import EnvConfig, RobotEnv  # noqa: E402
 from actor.intervention import InterventionConfig, InterventionWrapper  # noqa: E402
-from rlif.sim_demo import free_port, start_sim_server, stop_process, wait_for_server  # noqa: E402
+from rlif.children import server_child, sim_server_config  # noqa: E402
+from rlif.processes import ChildProcess, free_port  # noqa: E402
 from teleop.operator_input import CommandBuilder  # noqa: E402
+from teleop.publishers import CommandPublisher, CommandStreamer  # noqa: E402
 from teleop.scripted_expert import NOMINAL_SUCCESS, ScriptedExpert, measure_success  # noqa: E402
 from teleop.scripted_pick import scripted_pick_action  # noqa: E402
 from teleop.sim_operator import OperatorConfig, run_operator  # noqa: E402
-from teleop.stream import CommandPublisher, CommandStreamer, ProposalSubscriber  # noqa: E402
+from teleop.stream import ProposalSubscriber  # noqa: E402
 
 
 def teleop_process(bind: str, reports: int, interval: float) -> None:
@@ -67,16 +69,16 @@ def measure_latency(server: str, reports: int, interval: float) -> dict[str, flo
         RobotEnv(EnvConfig(server=server, images=False, max_episode_steps=10**9)),
         InterventionConfig(commands=commands, proposals=None, sync="latest", hold_time=0.0),
     )
-    teleop = subprocess.Popen(
+    teleop = ChildProcess(
+        "teleop",
         [sys.executable, __file__, "--teleop", commands, "--reports", str(reports), "--interval", str(interval)],
-        start_new_session=True,
-    )
+    ).start()
     latencies: list[float] = []
     try:
         env.reset(seed=0)
         assert env.commands is not None
         seen_stamp, received, started = 0.0, None, None
-        while teleop.poll() is None:
+        while teleop.alive():
             received = env.commands.wait_newer(received, 1.0)
             if received is None:
                 continue
@@ -90,7 +92,7 @@ def measure_latency(server: str, reports: int, interval: float) -> dict[str, flo
         count = env.commands.received
     finally:
         env.close()
-        stop_process(teleop)
+        teleop.stop()
     values = np.array(latencies) * 1000.0
     return {
         "p50": round(float(np.percentile(values, 50)), 3),
@@ -157,9 +159,9 @@ def main() -> None:
 
     port = free_port()
     server = f"tcp://127.0.0.1:{port}"
-    process = start_sim_server(port, free_port(), 64)
+    process = server_child(sim_server_config(port, free_port(), 64), Path(tempfile.mkdtemp(prefix="rlif-bench-")))
     try:
-        wait_for_server(server, process)
+        process.start()
         latency = measure_latency(server, args.reports, args.interval)
         figures = {
             "latency_ms": {key: latency[key] for key in ("p50", "p99", "samples")},
@@ -173,7 +175,7 @@ def main() -> None:
             "episodes_per_preset": args.episodes,
         }
     finally:
-        stop_process(process)
+        process.stop()
     print(json.dumps(figures))
 
 

@@ -7,16 +7,19 @@
 
 A checkpoint is written into a hidden temporary folder (every file fsynced, the manifest
 last), which is then renamed into place and the parent folder fsynced: a crash at any point
-leaves either the complete new checkpoint or none. Loading checks every checksum; a newest
-checkpoint that fails falls back to the one before it, with a warning. After each save only
+leaves either the complete new checkpoint or none. Loading checks every checksum, reading each
+file once (hashed as it is parsed); a newest checkpoint that fails falls back to the one before
+it, with a warning. After each save only
 the newest `keep` checkpoints remain.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -25,12 +28,13 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -85,6 +89,13 @@ def _write_file(path: Path, write: Callable[[Any], None]) -> dict[str, Any]:
     return {"sha256": writer.hash.hexdigest(), "bytes": writer.size}
 
 
+def _npy_writer(array: np.ndarray) -> Callable[[Any], None]:
+    def write(file: Any) -> None:
+        np.save(file, np.ascontiguousarray(array), allow_pickle=False)
+
+    return write
+
+
 def _fsync_folder(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
@@ -123,10 +134,7 @@ def save_checkpoint(
             if not _ARRAY_NAME.match(name):
                 raise ValueError(f"array name {name!r} is not a plain file name")
             relative = f"{ARRAY_FOLDER}/{name}.npy"
-            files[relative] = _write_file(
-                temporary / relative,
-                lambda file, array=array: np.save(file, np.ascontiguousarray(array), allow_pickle=False),
-            )
+            files[relative] = _write_file(temporary / relative, _npy_writer(array))
         _fsync_folder(temporary / ARRAY_FOLDER)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -153,7 +161,8 @@ def save_checkpoint(
 
 
 def read_checkpoint(path: Path) -> Checkpoint:
-    """One checkpoint, every file checked against the manifest; raises CheckpointError."""
+    """One checkpoint, every file checked against the manifest; raises CheckpointError. Each file
+    is read once: hashed as it is parsed (arrays straight into their final memory)."""
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -164,27 +173,99 @@ def read_checkpoint(path: Path) -> Checkpoint:
     files = manifest.get("files")
     if not isinstance(files, dict) or STATE_FILE not in files:
         raise CheckpointError(f"{path}: the manifest lists no {STATE_FILE}")
+    tensors: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
     for relative, expected in files.items():
-        target = path / relative
-        digest = hashlib.sha256()
-        try:
-            with target.open("rb") as file:
-                while chunk := file.read(1 << 22):
-                    digest.update(chunk)
-        except OSError as exc:
-            raise CheckpointError(f"{path}: cannot read {relative} ({exc})") from None
-        if digest.hexdigest() != expected.get("sha256") or target.stat().st_size != expected.get("bytes"):
-            raise CheckpointError(f"{path}: {relative} does not match its checksum")
-    try:
-        tensors = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
-        arrays = {
-            relative.removeprefix(f"{ARRAY_FOLDER}/").removesuffix(".npy"): np.load(path / relative, allow_pickle=False)
-            for relative in files
-            if relative.startswith(f"{ARRAY_FOLDER}/")
-        }
-    except Exception as exc:  # a file that matched its checksum but does not parse
-        raise CheckpointError(f"{path}: unreadable contents ({exc})") from None
+        if relative == STATE_FILE:  # checked before torch unpickles anything, even with weights_only
+            data = _read_verified(path, relative, expected, lambda reader, _: reader.read())
+            tensors = _load_tensors(path, data)
+        elif relative.startswith(f"{ARRAY_FOLDER}/"):
+            name = relative.removeprefix(f"{ARRAY_FOLDER}/").removesuffix(".npy")
+            arrays[name] = _read_verified(path, relative, expected, _read_npy)
+        else:
+            _read_verified(path, relative, expected, lambda reader, _: None)
     return Checkpoint(path, int(manifest["step"]), manifest["config"], manifest.get("meta", {}), tensors, arrays)
+
+
+class _HashingReader:
+    """A read-only file wrapper that hashes what passes through it."""
+
+    def __init__(self, file: io.BufferedReader) -> None:
+        self.file = file
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.file.read(size)
+        self.hash.update(data)
+        self.size += len(data)
+        return data
+
+    def read_into(self, view: memoryview) -> None:
+        """Fill `view` from the file; EOFError when it ends first."""
+        filled = 0
+        while filled < view.nbytes:
+            count = self.file.readinto(view[filled:])
+            if not count:
+                raise EOFError(f"the file ends after {self.size + filled} bytes")
+            self.hash.update(view[filled : filled + count])
+            filled += count
+        self.size += filled
+
+
+def _read_verified(path: Path, relative: str, expected: Any, parse: Callable[[_HashingReader, int], T]) -> T:
+    """`parse(reader, expected_bytes)` of one file, read through to its end and checked against
+    its manifest entry; CheckpointError when it does not match or, matching, does not parse."""
+    if not isinstance(expected, dict):
+        raise CheckpointError(f"{path}: the manifest entry of {relative} is not a record")
+    try:
+        with (path / relative).open("rb") as file:
+            reader = _HashingReader(file)
+            failure: Exception | None = None
+            try:
+                value = parse(reader, int(expected.get("bytes", -1)))
+            except OSError:
+                raise
+            except Exception as exc:  # judged after the checksum: damage shows as a mismatch
+                failure = exc
+            while reader.read(1 << 22):
+                pass
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read {relative} ({exc})") from None
+    if reader.hash.hexdigest() != expected.get("sha256") or reader.size != expected.get("bytes"):
+        raise CheckpointError(f"{path}: {relative} does not match its checksum")
+    if failure is not None:
+        raise CheckpointError(f"{path}: unreadable contents of {relative} ({failure})")
+    return value
+
+
+def _read_npy(reader: _HashingReader, expected_bytes: int) -> np.ndarray:
+    """An .npy array, read into its own memory (no pickled objects, no larger than the manifest says)."""
+    version = np.lib.format.read_magic(reader)
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(reader)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(reader)
+    else:
+        raise ValueError(f".npy format {version} is not one np.save writes for plain arrays")
+    if dtype.hasobject:
+        raise ValueError("an array of Python objects")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if reader.size + nbytes != expected_bytes:
+        raise ValueError(f"a {dtype}{shape} array does not fill {expected_bytes} bytes")
+    array = np.empty(shape, dtype=dtype, order="F" if fortran_order else "C")
+    reader.read_into((array.T if fortran_order else array).reshape(-1).view(np.uint8).data)
+    return array
+
+
+def _load_tensors(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        tensors = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a file that matched its checksum but does not parse
+        raise CheckpointError(f"{path}: unreadable contents of {STATE_FILE} ({exc})") from None
+    if not isinstance(tensors, dict):
+        raise CheckpointError(f"{path}: {STATE_FILE} holds no dict of tensors")
+    return tensors
 
 
 def latest_checkpoint(root: Path, check: Callable[[Checkpoint], None] | None = None) -> Checkpoint | None:

@@ -10,8 +10,8 @@ from typing import Any, Literal
 Algorithm = Literal["rlif", "rlpd", "hg_dagger", "dagger", "bc"]
 """rlif: SAC on intervention rewards. rlpd: SAC on the sparse task reward (the oracle reference).
 hg_dagger: behaviour cloning on the operator's actions. dagger: behaviour cloning on expert labels
-of every visited state (simulation). bc: behaviour cloning on demonstrations only."""
-RL_ALGORITHMS = ("rlif", "rlpd")
+of every visited state (simulation). bc: behaviour cloning on demonstrations only. Each is a
+module of `learner.algorithms` and a row of its table; this list gives the command line's choices."""
 Encoder = Literal["conv", "resnet18"]
 ImitatedRows = Literal["demos", "operator", "both"]
 """Rows of a batch the behaviour-cloning term of rlif/rlpd imitates: the demonstrations (prior
@@ -23,7 +23,7 @@ class LearnerConfig:
     """Settings of the learner. Fields marked (shape) must match a checkpoint to resume from it."""
 
     algorithm: Algorithm = "rlif"
-    """(shape) rlif | rlpd | hg_dagger | dagger | bc; see `learner.config.Algorithm`."""
+    """(shape) rlif | rlpd | hg_dagger | dagger | bc; see `learner.algorithms`."""
     cameras: tuple[str, ...] = ("front", "wrist")
     """(shape) Camera names, one image encoder each; () for state-only observations."""
     image_size: tuple[int, int] = (128, 128)
@@ -57,7 +57,7 @@ class LearnerConfig:
     actor_lr: float = 3e-4
     """Learning rate of the actor (and of behaviour cloning)."""
     critic_lr: float = 3e-4
-    """Learning rate of the critics and the image encoders."""
+    """Learning rate of the critics and the image encoders (SAC; behaviour cloning trains its encoders at actor_lr)."""
     temperature_lr: float = 3e-4
     """Learning rate of the SAC temperature."""
     init_temperature: float = 0.1
@@ -65,7 +65,8 @@ class LearnerConfig:
     target_entropy: float | None = None
     """SAC target entropy; None means -action_dim / 2."""
     utd_ratio: int = 1
-    """Critic updates per `update()` call, each on a fresh batch (update-to-data ratio); one actor update follows."""
+    """Critic updates per `update()` call, each on a fresh batch (update-to-data ratio); one actor update follows.
+    Behaviour cloning: gradient steps per `update()` call."""
     batch_size: int = 256
     """Transitions per gradient step."""
     augment_pad: int = 4
@@ -92,7 +93,8 @@ class LearnerConfig:
     intervention_penalty: float = -1.0
     """rlif: reward of the policy transition that made the operator take over."""
     capacity: int = 100_000
-    """Steps kept by each buffer (online, intervention); each stored episode's final observation takes one too."""
+    """Steps kept by each buffer (online, intervention, demos); each stored episode's final observation
+    takes one too."""
     disk_dir: Path | None = None
     """Keep the buffers in memory-mapped files in this folder instead of RAM (long real-robot runs)."""
     min_transitions: int = 1
@@ -139,10 +141,6 @@ class LearnerConfig:
             problems.append("pretrained_weights needs encoder='resnet18'")
         if problems:
             raise ValueError("invalid LearnerConfig: " + "; ".join(problems))
-
-    @property
-    def is_rl(self) -> bool:
-        return self.algorithm in RL_ALGORITHMS
 
     @property
     def entropy_target(self) -> float:

@@ -15,6 +15,8 @@ last observation, a terminated one does not.
 
 An optional sparse task reward (+1 on the first step whose `success` is 1) can be added to the
 intervention labels (`LearnerConfig.task_reward`); RLPD, the oracle reference, uses it alone.
+Which rule an algorithm uses is its `rewards` in `learner.algorithms` (the behaviour-cloning
+ones use none).
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from learner.config import LearnerConfig
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,6 @@ class RewardRule:
     """Reward of the policy transition just before a takeover; None: interventions are not rewards."""
     task_reward: bool
     """Add +1 on the first successful step."""
-
-    @classmethod
-    def from_config(cls, config: LearnerConfig) -> RewardRule:
-        if config.algorithm == "rlpd":
-            return cls(intervention_penalty=None, task_reward=True)
-        if config.algorithm == "rlif":
-            return cls(intervention_penalty=config.intervention_penalty, task_reward=config.task_reward)
-        return cls(intervention_penalty=None, task_reward=False)  # behaviour cloning: rewards unused
 
     def transition_reward(self, *, next_step_is_onset: bool, first_success: bool) -> float:
         """The reward of transition t, given whether step t+1 starts a takeover and whether step t

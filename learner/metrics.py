@@ -1,9 +1,9 @@
 """Training and actor metrics: TensorBoard scalars and the same values in `metrics.csv`.
 
 CSV columns: wall_time (Unix s), step (updates), env_steps, tag, value. TensorBoard puts
-training tags (`loss/*`, `q/*`, `temperature`, `entropy`, `perf/*`, `buffer/*`) on the update
-step axis and actor tags (`episode/*` per episode, `actor/*` averaged over the last episodes)
-on the environment-step axis.
+training tags (`loss/*`, `q/*`, `batch/*`, `temperature`, `entropy`, `perf/*`, `buffer/*`) on
+the update step axis and actor tags (`episode/*` per episode, `actor/*` averaged over the last
+episodes, `eval/*` of the policy alone) on the environment-step axis.
 """
 
 from __future__ import annotations

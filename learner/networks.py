@@ -41,13 +41,18 @@ class SmallConv(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float pixels in [0, 255] -> (B, features)."""
+        stem_bias = self.stem.bias
+        assert stem_bias is not None  # nn.Conv2d's default bias=True
         weight = self.stem.weight / 255.0
-        bias = self.stem.bias - 0.5 * self.stem.weight.sum(dim=(1, 2, 3))
+        bias = stem_bias - 0.5 * self.stem.weight.sum(dim=(1, 2, 3))
         return self.body(F.conv2d(pixels, weight, bias, stride=self.stem.stride))
 
 
 class NormalisedResNet18(nn.Module):
     """ResNet-18 on ImageNet-normalised pixels; (B, 3, H, W) floats in [0, 255] -> (B, 512)."""
+
+    scale: torch.Tensor
+    shift: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -67,16 +72,18 @@ class CameraEncoder(nn.Module):
     def __init__(self, config: LearnerConfig) -> None:
         super().__init__()
         height, width = config.image_size
+        backbone: nn.Module
         if config.encoder == "resnet18":
-            backbone = NormalisedResNet18()
+            resnet = NormalisedResNet18()
             if config.pretrained_weights is not None:
-                backbone.resnet.load_torchvision_weights(config.pretrained_weights)
-            features = RESNET_FEATURES
+                resnet.resnet.load_torchvision_weights(config.pretrained_weights)
+            backbone, features = resnet, RESNET_FEATURES
         else:
             backbone = SmallConv(config.encoder_channels)
             with torch.no_grad():
                 features = backbone(torch.zeros(1, 3, height, width)).shape[1]
-        self.backbone: nn.Module = backbone.to(memory_format=torch.channels_last)
+        # nn.Module.to(memory_format=...) is documented and works; torch's stubs lack that overload
+        self.backbone: nn.Module = backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.frozen = config.freeze_encoder
         if self.frozen:
             self.backbone.requires_grad_(False)

@@ -84,13 +84,26 @@ class Policy:
         """The action for one env observation {"state": (S,), "images": {camera: (H, W, 3) uint8}}:
         tanh(mean) when deterministic, else a sample of the policy's distribution."""
         state, images = observation_tensors(self.config, observation)
-        with torch.inference_mode():
-            features = self.encoder(images, state)
-            if deterministic:
-                action = self.actor.deterministic(features)
-            else:
-                action, _ = self.actor.sample(features, self.generator)
+        action = policy_action(self.encoder, self.actor, images, state, deterministic, self.generator)
         return action[0].numpy().astype(np.float32)
+
+
+def policy_action(
+    encoder: nn.Module,
+    actor: Actor,
+    images: Mapping[str, torch.Tensor],
+    state: torch.Tensor,
+    deterministic: bool,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """Actions (B, action_dim) of a batch of observations, without gradients: tanh(mean) when
+    deterministic, else a sample of the policy's distribution."""
+    with torch.inference_mode():
+        features = encoder(images, state)
+        if deterministic:
+            return actor.deterministic(features)
+        action, _ = actor.sample(features, generator)
+        return action
 
 
 def observation_tensors(

@@ -20,22 +20,20 @@ from __future__ import annotations
 
 import collections
 import logging
-import signal
 import time
 from pathlib import Path
 from typing import Any
-
-import zmq
 
 from learner.learner import Learner
 from learner.policy import POLICY_FILE, save_policy_file
 from learner.service_config import LearnerServiceConfig
 from learner.snapshots import snapshot_path
 from wire.codec import Message, WireError, decode, encode
+from wire.lifecycle import run_until_stopped
 from wire.ratelog import RateLimitedLog
 from wire.records import EpisodeRecord, RecordError
 from wire.reliable import ReliableReceiver
-from wire.security import CurveServer, check_bind, host_of
+from wire.security import Security, check_bind, host_of, server_keys
 from wire.spool import MessageLog, read_log
 from wire.status import StatusPublisher
 from wire.transitions import Abandon, ReceivedStep, StepShape, TransitionError, read_transition
@@ -63,7 +61,7 @@ class LearnerService:
         if resumed is None and config.prior_episodes is not None:
             self._load_prior(config.prior_episodes)
         self.curve = _bound_security(config)
-        secure = self.curve.secure if self.curve is not None else None
+        secure = self.curve.setup
         self.wal = MessageLog(config.run_dir / WAL_NAME)
         self.receiver = ReliableReceiver(
             config.transitions,
@@ -244,18 +242,15 @@ class LearnerService:
             self.wal.close()
             for closable in (self.receiver, self.weights, self.status):
                 closable.close()
-            if self.curve is not None:
-                self.curve.stop()
+            self.curve.close()
             self.learner.close()
 
 
-def _bound_security(config: LearnerServiceConfig) -> CurveServer | None:
+def _bound_security(config: LearnerServiceConfig) -> Security:
     """CurveZMQ for the learner's three sockets; refuses to listen beyond loopback without it."""
     for address in (config.transitions, config.weights, config.status):
         check_bind(host_of(address), config.curve_secret_key, config.curve_clients)
-    if config.curve_secret_key is None or config.curve_clients is None:
-        return None
-    return CurveServer(zmq.Context.instance(), config.curve_secret_key, config.curve_clients)
+    return Security(server_keys(config.curve_secret_key, config.curve_clients))
 
 
 def _streams(stored: Any) -> dict[str, int]:
@@ -271,11 +266,7 @@ def _frames(stream: str, seq: int, message: Message) -> list[Any]:
 
 
 def run_learner(config: LearnerServiceConfig) -> int:
+    """Runs the learner until SIGINT or SIGTERM (or `max_updates`); a checkpoint at the end."""
     service = LearnerService(config)
-    signal.signal(signal.SIGINT, service.request_stop)
-    signal.signal(signal.SIGTERM, service.request_stop)
-    try:
-        service.run()
-    finally:
-        service.close()
+    run_until_stopped(service.run, service.request_stop, service.close)
     return 0

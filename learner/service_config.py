@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from learner.config import LearnerConfig
+from wire.ports import LEARNER_STATUS, TRANSITIONS, WEIGHTS, local
 
 
 @dataclass(frozen=True)
@@ -16,11 +17,11 @@ class LearnerServiceConfig:
     """The algorithm, networks and buffers."""
     run_dir: Path = Path("runs/learner")
     """Checkpoints, metrics (TensorBoard and CSV) and the write-ahead log go here."""
-    transitions: str = "tcp://127.0.0.1:5570"
+    transitions: str = local(TRANSITIONS)
     """Address to receive actors' transitions on (bound)."""
-    weights: str = "tcp://127.0.0.1:5571"
+    weights: str = local(WEIGHTS)
     """Address to publish policy weights on (bound)."""
-    status: str = "tcp://127.0.0.1:5572"
+    status: str = local(LEARNER_STATUS)
     """Address to publish progress on (bound)."""
     publish_every: int = 20
     """Publish the policy every this many updates."""

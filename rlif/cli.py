@@ -1,59 +1,36 @@
-"""`rlif SUBCOMMAND --help` lists each subcommand's options."""
+"""`rlif SUBCOMMAND`: the one command, its subcommands in one table (`COMMANDS`).
+
+Every subcommand takes its settings the same way: its dataclass's defaults, then a YAML file
+(`--config FILE.yaml`, what a launcher writes and what belongs to a site), then its flags;
+`rlif SUBCOMMAND --help` lists them.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Union
 
 import tyro
 
+from actor.config import ActorConfig, EvalConfig
+from actor.record import RecordConfig
+from learner.service_config import LearnerServiceConfig
+from rlif import learner_cli, pair_cli, teleop_cli
+from rlif.config_files import parse_with_config_file
+from rlif.sim_config import SimDemoConfig, SimRunConfig
 from robot_server.config import ServerConfig
+from teleop.live import TeleopConfig
+from wire.ports import SERVER, local
 from wire.security import BindError
 
-
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-
-
-def server(config: Annotated[ServerConfig, tyro.conf.arg(name="")]) -> None:
-    """Run a robot server (the simulated arm by default) until Ctrl-C."""
-    from robot_server.server import run_server
-
-    _logging()
-    run_server(config)
-
-
-def sim(config: Annotated[SimRunConfig, tyro.conf.arg(name="")]) -> None:
-    """The main job: robot server, learner, simulated operator and actor against the simulated arm."""
-    from rlif.sim_run import run_sim
-
-    raise SystemExit(run_sim(config))
-
-
-def demo(config: Annotated[SimDemoConfig, tyro.conf.arg(name="")]) -> None:
-    """A sim robot server and a scripted pick through the env, with a report and a GIF."""
-    from rlif.sim_demo import run_sim_demo
-
-    _logging()
-    raise SystemExit(run_sim_demo(config))
-
-
-def learner(config: Annotated[LearnerServiceConfig, tyro.conf.arg(name="")]) -> None:
-    """The learner process: receives actors' transitions, trains, publishes weights. Also --config FILE.yaml."""
-    raise SystemExit(pair_cli.learner_main([]))  # only reached for --help: dispatch() handles real runs
-
-
-def actor(config: Annotated[ActorConfig, tyro.conf.arg(name="")]) -> None:
-    """The actor process: the policy on the robot, the operator's takeovers, every step to the learner."""
-    raise SystemExit(pair_cli.actor_main([]))
-
-
-def evaluate(config: Annotated[EvalConfig, tyro.conf.arg(name="")]) -> None:
-    """Evaluate a policy: deterministic actions, N episodes, a success report, optional MP4 videos."""
-    raise SystemExit(pair_cli.eval_main([]))
+DESCRIPTION = (
+    "The RLIF robot stack. Every subcommand takes its settings from its defaults, then a YAML file "
+    "(--config FILE.yaml), then its flags; `rlif SUBCOMMAND --help` lists them."
+)
 
 
 @dataclass(frozen=True)
@@ -62,8 +39,7 @@ class KeysConfig:
     """Where to write the server's and one client's CurveZMQ key pairs."""
 
 
-def keys(config: Annotated[KeysConfig, tyro.conf.arg(name="")]) -> None:
-    """Make CurveZMQ keys for a server that listens beyond loopback."""
+def keys(config: KeysConfig) -> None:
     from wire.security import make_keys
 
     made = make_keys(config.folder)
@@ -79,14 +55,23 @@ def keys(config: Annotated[KeysConfig, tyro.conf.arg(name="")]) -> None:
 
 @dataclass(frozen=True)
 class CheckConfig:
-    server: str = "tcp://127.0.0.1:5555"
+    server: str = local(SERVER)
     """Request address of a running robot server."""
     images: bool = True
     """Check the image configuration (False: state-only)."""
+    hardware: bool = False
+    """Run the first-run checklist of the arm instead: read the state, move 1 cm out and back
+    slowly, gripper, STOP, watchdog; stops at the first failure."""
 
 
-def check(config: Annotated[CheckConfig, tyro.conf.arg(name="")]) -> None:
-    """Run gymnasium's environment checker against a running robot server."""
+def check(config: CheckConfig) -> int:
+    if config.hardware:
+        from robot_server.checklist import Checklist
+        from robot_server.client import RobotClient
+
+        with RobotClient(config.server) as client:
+            return 0 if Checklist(client).run() else 1
+
     from gymnasium.utils.env_checker import check_env
 
     from actor.env import EnvConfig, RobotEnv
@@ -97,47 +82,144 @@ def check(config: Annotated[CheckConfig, tyro.conf.arg(name="")]) -> None:
         print("check_env passed:", env.observation_space)
     finally:
         env.close()
+    return 0
 
 
-from actor.config import ActorConfig  # noqa: E402  (after the functions tyro reads)
-from learner.service_config import LearnerServiceConfig  # noqa: E402
-from rlif import pair_cli  # noqa: E402
-from rlif.pair_cli import EvalConfig  # noqa: E402
-from rlif.sim_demo import SimDemoConfig  # noqa: E402
-from rlif.sim_run import SimRunConfig  # noqa: E402
+@dataclass(frozen=True)
+class CamerasConfig:
+    list: bool = True
+    """List the connected RealSense cameras: serial, model, firmware, USB, modes and intrinsics."""
+
+
+def cameras(config: CamerasConfig) -> int:
+    import json
+
+    from robot_server.backends.realsense.listing import list_cameras
+
+    found = list_cameras()
+    for camera in found:
+        print(json.dumps(camera, indent=2))
+    if not found:
+        print("no RealSense camera found (is it plugged into USB 3, and are the udev rules installed?)")
+    return 0 if found else 1
+
+
+def sim(config: SimRunConfig) -> int:
+    from rlif.sim_run import run_sim
+
+    return run_sim(config)
+
+
+def demo(config: SimDemoConfig) -> int:
+    from rlif.sim_demo import run_sim_demo
+
+    return run_sim_demo(config)
+
+
+@dataclass(frozen=True)
+class Command:
+    config: type
+    """The settings dataclass (defaults, then --config FILE, then flags)."""
+    run: Callable[[Any], int | None]
+    """Runs the subcommand; an exit code, or None when it just ends."""
+    description: str
+    logs: bool = True
+    """Log INFO and above to stderr."""
+
+
+COMMANDS: dict[str, Command] = {
+    "server": Command(ServerConfig, pair_cli.server, "Run a robot server (the simulated arm by default) until Ctrl-C."),
+    "sim": Command(
+        SimRunConfig,
+        sim,
+        "The main job: robot server, learner, simulated operator and actor against the simulated arm.",
+        logs=False,
+    ),
+    "demo": Command(
+        SimDemoConfig, demo, "A sim robot server and a scripted pick through the env, with a report and a GIF."
+    ),
+    "learner": Command(
+        LearnerServiceConfig,
+        pair_cli.learner,
+        "The learner process: receives actors' transitions, trains, publishes weights.",
+    ),
+    "actor": Command(
+        ActorConfig,
+        pair_cli.actor,
+        "The actor process: the policy on the robot, the operator's takeovers, every step to the learner.",
+    ),
+    "eval": Command(
+        EvalConfig,
+        pair_cli.evaluate,
+        "Evaluate a policy: deterministic actions, N episodes, a success report, optional MP4 videos.",
+    ),
+    "cameras": Command(
+        CamerasConfig, cameras, "List the connected RealSense cameras and their intrinsics.", logs=False
+    ),
+    "keys": Command(KeysConfig, keys, "Make CurveZMQ keys for a server that listens beyond loopback.", logs=False),
+    "check": Command(
+        CheckConfig,
+        check,
+        "Check a running robot server: gymnasium's environment checker, or (--hardware) the arm's first-run checklist.",
+        logs=False,
+    ),
+    "teleop": Command(
+        TeleopConfig,
+        teleop_cli.teleop,
+        "Publish a person's SpaceMouse (or keyboard) as the teleop stream the actor merges.",
+    ),
+    "operator": Command(
+        teleop_cli.OperatorCliConfig,
+        teleop_cli.operator,
+        "A simulated operator (scripted expert + intervention model) answering the actor's proposals.",
+    ),
+    "record": Command(
+        RecordConfig,
+        teleop_cli.record,
+        "Record operator-driven episodes (a person through `rlif teleop`, or --scripted PRESET) as demonstrations.",
+    ),
+    "train": Command(
+        learner_cli.TrainConfig,
+        learner_cli.train,
+        "Train offline from recorded episodes, with checkpoints, metrics and learning curves.",
+    ),
+    "plot": Command(
+        learner_cli.PlotConfig,
+        learner_cli.plot,
+        "Render PNG learning curves (success and intervention rate against env steps and wall time).",
+        logs=False,
+    ),
+}
 
 
 def main(args: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if args is None else list(args)
     try:
-        _main(args)
+        code = _run(argv)
     except BindError as exc:  # a refusal to listen is the user's to fix, not a crash
         print(f"rlif: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _main(args: list[str] | None) -> None:
-    from rlif import learner_cli, teleop_cli
-
-    argv = sys.argv[1:] if args is None else list(args)
-    code = pair_cli.dispatch(argv)  # the subcommands that also read YAML settings
     if code is not None:
         raise SystemExit(code)
-    tyro.extras.subcommand_cli_from_dict(
-        {
-            "server": server,
-            "sim": sim,
-            "demo": demo,
-            "learner": learner,
-            "actor": actor,
-            "eval": evaluate,
-            "keys": keys,
-            "check": check,
-            "teleop": teleop_cli.teleop,
-            "operator": teleop_cli.operator,
-            "record": teleop_cli.record,
-            "train": learner_cli.train,
-            "plot": learner_cli.plot,
-        },
-        args=args,
-        prog="rlif",
+
+
+def _run(argv: list[str]) -> int | None:
+    if argv and argv[0] in COMMANDS:
+        name = argv[0]
+        config = parse_with_config_file(COMMANDS[name].config, argv[1:], f"rlif {name}", COMMANDS[name].description)
+    else:  # `rlif --help`, or a mistake: tyro prints the subcommands
+        name, config = _parse_without_subcommand(argv)
+    command = COMMANDS[name]
+    if command.logs:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    return command.run(config)
+
+
+def _parse_without_subcommand(argv: list[str]) -> tuple[str, Any]:
+    choices = tuple(
+        Annotated[Any, tyro.conf.subcommand(name, constructor=command.config, description=command.description)]
+        for name, command in COMMANDS.items()
     )
+    union: Any = Union[choices]  # noqa: UP007 (the X | Y form takes no tuple)
+    config = tyro.cli(union, args=argv, prog="rlif", description=DESCRIPTION)
+    return next(name for name, command in COMMANDS.items() if isinstance(config, command.config)), config

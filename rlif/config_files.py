@@ -1,5 +1,11 @@
-"""Site-specific settings from YAML files, laid over the dataclass defaults before the
-command line: `rlif actor --config site.yaml --actor-id arm2`."""
+"""Settings as YAML files, both ways.
+
+In: site-specific settings laid over the dataclass defaults before the command line
+(`rlif actor --config site.yaml --actor-id arm2`), for every subcommand.
+Out: a launcher writes each child's settings from the child's own dataclass (dataclass -> dict
+-> YAML) and reads the file back at once, so that a setting the file cannot carry (a renamed
+field, say) fails when the file is written, not when the child starts.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tyro
 import yaml
 
 T = TypeVar("T")
@@ -48,7 +55,7 @@ def _variant(owner: type, name: str, kind: Any, where: str) -> Any:
     """The defaults of the dataclass, among those `owner.name` may hold, whose `type` is `kind`
     (e.g. `arm: {type: franka, ...}` picks the franka arm's settings)."""
     hint = typing.get_type_hints(owner)[name]
-    choices = [c for c in typing.get_args(hint) if dataclasses.is_dataclass(c)] or [hint]
+    choices: list[Any] = [c for c in typing.get_args(hint) if dataclasses.is_dataclass(c)] or [hint]
     for choice in choices:
         default = choice()
         if getattr(default, "type", None) == kind:
@@ -81,3 +88,64 @@ def split_config_flag(args: list[str]) -> tuple[Path | None, list[str]]:
         else:
             rest.append(arg)
     return path, rest
+
+
+def parse_with_config_file(config_type: Any, args: list[str], prog: str, description: str) -> Any:
+    """Defaults, then `--config FILE.yaml`, then flags."""
+    path, rest = split_config_flag(args)
+    try:
+        default = load_config(config_type(), path) if _has_defaults(config_type) else None
+    except ConfigFileError as exc:
+        raise SystemExit(f"{prog}: {exc}") from None
+    if default is None and path is not None:
+        raise SystemExit(f"{prog}: takes no --config file")
+    # A setting that may hold one of several backends' settings (the server's `arm`) takes its
+    # kind from the YAML file; the flags then set that kind's fields.
+    return tyro.cli(
+        config_type,
+        default=default,
+        args=rest,
+        prog=prog,
+        description=description,
+        config=(tyro.conf.AvoidSubcommands,),
+    )
+
+
+def _has_defaults(config_type: Any) -> bool:
+    missing = dataclasses.MISSING
+    return all(f.default is not missing or f.default_factory is not missing for f in dataclasses.fields(config_type))
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses as dicts, paths as strings, tuples as lists: what YAML holds."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def write_config(path: Path, config: Any) -> Path:
+    """Writes the dataclass `config` as the YAML file `--config` reads; raises ConfigFileError,
+    writing nothing, if the file would not read back as `config`."""
+    text = yaml.safe_dump(to_plain(config), sort_keys=False)
+    read_back = apply_overrides(type(config)(), yaml.safe_load(text) or {})
+    if read_back != config:
+        wrong = "; ".join(_differences(read_back, config))
+        raise ConfigFileError(f"{path}: {type(config).__name__} does not read back from YAML: {wrong}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _differences(got: Any, wanted: Any, where: str = "") -> list[str]:
+    """The settings (dotted names) where two settings dataclasses differ, with both values."""
+    if dataclasses.is_dataclass(got) and type(got) is type(wanted):
+        return [
+            line
+            for f in dataclasses.fields(got)
+            for line in _differences(getattr(got, f.name), getattr(wanted, f.name), f"{where}{f.name}.")
+        ]
+    return [] if got == wanted else [f"{where.rstrip('.')}: {got!r} instead of {wanted!r}"]

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import tyro
@@ -73,7 +73,7 @@ def shaped_like(config: LearnerConfig, record: EpisodeRecord) -> LearnerConfig:
     shaped = dataclasses.replace(
         config,
         cameras=cameras,
-        image_size=tuple(int(v) for v in image_size),
+        image_size=(int(image_size[0]), int(image_size[1])),
         state_dim=int(record.arrays["obs_state"].shape[1]),
         action_dim=int(record.arrays["action"].shape[1]),
     )
@@ -104,13 +104,12 @@ class TrainConfig:
     """Learner settings; cameras, image size and state/action sizes follow the episodes."""
 
 
-def train(config: Annotated[TrainConfig, tyro.conf.arg(name="")]) -> None:
+def train(config: TrainConfig) -> None:
     """Train offline from recorded episodes, with checkpoints, metrics and learning curves."""
     from learner.learner import Learner
     from learner.plot import plot_run
     from learner.policy import POLICY_FILE, save_policy_file
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     demos, episodes = episode_files(config.demos), episode_files(config.episodes)
     if not demos and not episodes:
         raise SystemExit("rlif train: no episodes given (--demos or --episodes)")
@@ -149,7 +148,7 @@ class PlotConfig:
     """A learner run folder (it holds metrics.csv)."""
 
 
-def plot(config: Annotated[PlotConfig, tyro.conf.arg(name="")]) -> None:
+def plot(config: PlotConfig) -> None:
     """Render PNG learning curves (success and intervention rate against env steps and wall time)."""
     from learner.plot import plot_run
 

@@ -10,32 +10,20 @@ snapshots already evaluated in an earlier session of the same run are skipped.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from learner.metrics import read_metrics
 from learner.snapshots import Snapshot, list_snapshots, pick_evenly
-from rlif.processes import ChildProcess, ProcessGroup
-from rlif.sim_demo import wait_for_server
-
-if TYPE_CHECKING:
-    from rlif.sim_run import Ports, SimRunConfig
+from rlif.children import configured_child, server_child
+from rlif.processes import ProcessGroup
+from rlif.sim_config import SimRunConfig
+from rlif.sim_settings import Ports, eval_settings, server_settings
 
 EVAL_TAG = "eval/success_rate"
 
 
-def evaluate_snapshots(
-    config: SimRunConfig,
-    server_command: Callable[[SimRunConfig, Ports, int], list[str]],
-    image_size: int,
-    log_dir: Path,
-) -> int:
+def evaluate_snapshots(config: SimRunConfig, log_dir: Path) -> int:
     """Evaluates the snapshots not yet evaluated; returns how many were."""
-    from rlif.sim_run import Ports
-
     done = {row[1] for row in read_metrics(config.run_dir).get(EVAL_TAG, [])}
     chosen = [s for s in pick_evenly(list_snapshots(config.run_dir), config.eval_points) if s.updates not in done]
     if not chosen:
@@ -46,15 +34,14 @@ def evaluate_snapshots(
         flush=True,
     )
     ports = Ports()
+    settings_dir = config.run_dir / "settings"
+    image_size = config.learner.image_size[0]
     results: list[tuple[Snapshot, int, int]] = []
     try:
         with ProcessGroup() as group:
-            server = group.start(
-                ChildProcess("server", server_command(config, ports, image_size), log_dir / "eval_server.log")
-            )
-            wait_for_server(ports.address(ports.server), server.process)  # type: ignore[arg-type]
+            group.start(server_child(server_settings(config, ports, image_size), settings_dir, log_dir, "eval_server"))
             for snapshot in chosen:
-                outcome = _evaluate(config, snapshot, ports, log_dir)
+                outcome = _evaluate(config, snapshot, ports, settings_dir, log_dir)
                 if outcome is None:
                     break
                 results.append((snapshot, *outcome))
@@ -70,43 +57,16 @@ def evaluate_snapshots(
     return len(results)
 
 
-def _evaluate(config: SimRunConfig, snapshot: Snapshot, ports: Ports, log_dir: Path) -> tuple[int, int] | None:
+def _evaluate(
+    config: SimRunConfig, snapshot: Snapshot, ports: Ports, settings_dir: Path, log_dir: Path
+) -> tuple[int, int] | None:
     report_path = log_dir / "eval_report.json"
     report_path.unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "rlif",
-        "eval",
-        "--policy",
-        str(snapshot.path),
-        "--episodes",
-        str(config.eval_episodes),
-        "--seed",
-        str(config.seed + 20_000),  # the same scenes for every snapshot
-        "--report",
-        str(report_path),
-        "--actor.env.server",
-        ports.address(ports.server),
-        "--actor.env.mode",
-        "lockstep",
-        "--actor.env.max-episode-steps",
-        str(config.episode_steps),
-        *([] if config.images else ["--actor.env.no-images"]),
-        "--actor.intervention.commands",
-        ports.address(ports.commands),
-    ]
-    log_path = log_dir / "eval.log"
-    evaluation = ChildProcess("eval", command, log_path).start()
-    assert evaluation.process is not None
-    try:
-        code = evaluation.process.wait(60 + 20 * config.eval_episodes)
-    except subprocess.TimeoutExpired:
-        code = None
-    finally:
-        evaluation.stop()
+    settings = eval_settings(config, ports, snapshot.path, report_path)
+    with configured_child("eval", "eval", settings, settings_dir, log_dir) as evaluation:
+        code = evaluation.wait(60 + 20 * config.eval_episodes)
     if code != 0 or not report_path.exists():
-        print(f"the evaluation of {snapshot.path} failed (exit {code}); see {log_path}", flush=True)
+        print(f"the evaluation of {snapshot.path} failed (exit {code}); see {evaluation.log_path}", flush=True)
         return None
     report = json.loads(report_path.read_text())
     return int(report["successes"]), int(report["episodes"])

@@ -7,14 +7,14 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zmq
 
 from wire import ErrorCode, Message, WireError, decode, request
-from wire.security import secure_client
+from wire.security import CurveKeys, Security
+from wire.sockets import open_socket
 from wire.transport import recv_frames, send_frames
 
 
@@ -40,14 +40,6 @@ class Reply:
     @property
     def images(self) -> dict[str, np.ndarray]:
         return self.arrays
-
-
-@dataclass(frozen=True)
-class CurveKeys:
-    server_public_key: Path
-    """The server's public certificate file."""
-    client_secret_key: Path
-    """This client's secret certificate file (its public key must be in the server's clients folder)."""
 
 
 class RobotClient:
@@ -77,6 +69,7 @@ class RobotClient:
         self.retries = retries
         self.command_ttl = command_ttl
         self.curve = curve
+        self._security = Security(curve)
         self.client_id = client_id or uuid.uuid4().hex[:16]
         self._context = context or zmq.Context.instance()
         self._seq = itertools.count(int(time.time() * 1000))
@@ -91,12 +84,7 @@ class RobotClient:
     def _open(self) -> zmq.Socket:
         if self._socket is None:
             self._timeout_ms = -1
-            socket = self._context.socket(zmq.REQ)
-            socket.linger = 0
-            if self.curve is not None:
-                secure_client(socket, self.curve.server_public_key, self.curve.client_secret_key)
-            socket.connect(self.address)
-            self._socket = socket
+            self._socket = open_socket(self._context, zmq.REQ, self.address, bind=False, security=self._security.setup)
         return self._socket
 
     def _reopen(self) -> None:
@@ -147,7 +135,8 @@ class RobotClient:
         for attempt in range(self.retries + 1):
             deadline = None
             if acts:
-                if self.clock_offset is None and not self._try_sync_clock(timeout):
+                # A ping is answered at once: wait the client's own timeout, not a slow command's.
+                if self.clock_offset is None and not self._try_sync_clock(min(timeout, self.timeout)):
                     continue
                 assert self.clock_offset is not None
                 deadline = time.monotonic() + self.clock_offset + max(self.command_ttl, timeout)
@@ -295,13 +284,9 @@ class StreamSubscriber:
         curve: CurveKeys | None = None,
         context: zmq.Context | None = None,
     ) -> None:
-        self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
-        self._socket.linger = 0
-        self._socket.rcvhwm = 4
-        if curve is not None:
-            secure_client(self._socket, curve.server_public_key, curve.client_secret_key)
-        self._socket.setsockopt(zmq.SUBSCRIBE, b"")
-        self._socket.connect(address)
+        self._socket = open_socket(
+            context, zmq.SUB, address, bind=False, security=Security(curve).setup, rcvhwm=4, subscribe=b""
+        )
 
     def latest(self, timeout: float = 1.0) -> Reply | None:
         """The newest message published, waiting up to `timeout` for one; None if none came."""

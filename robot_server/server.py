@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import threading
 import time
 from typing import Any
@@ -19,7 +18,9 @@ from robot_server.config import ServerConfig
 from robot_server.limits import Limits
 from robot_server.service import RobotService
 from wire import encode
-from wire.security import CurveServer, check_bind
+from wire.lifecycle import run_until_stopped
+from wire.security import Security, check_bind, server_keys
+from wire.sockets import open_socket
 from wire.transport import recv_frames, send_frames
 
 log = logging.getLogger(__name__)
@@ -67,30 +68,39 @@ class RobotServer:
         # The stream port gets an I/O thread of its own: what peers send there (junk, connection
         # floods) is handled apart from the requests, STOP among them.
         stream_context = zmq.Context()
-        curves: list[CurveServer] = []
+        security = Security()
+        watch: list[zmq.Socket] = []  # the stream port's monitor, attached before it binds
         backend = self._backend
         router: zmq.Socket | None = None
         publisher: zmq.Socket | None = None
         monitor: zmq.Socket | None = None
         try:
-            router = context.socket(zmq.ROUTER)
+            security = Security(server_keys(self.config.curve_secret_key, self.config.curve_clients))
+            router = open_socket(
+                context,
+                zmq.ROUTER,
+                f"tcp://{self.config.host}:{self.config.port}",
+                bind=True,
+                security=security.setup,
+                limits=MAX_REQUEST_FRAME,
+                options={zmq.ROUTER_MANDATORY: 0},
+            )
             # PUB, not XPUB: libzmq itself drops whatever peers send it other than subscriptions,
             # and no peer can fake another's (un)subscription; watchers are counted by connection.
-            publisher = stream_context.socket(zmq.PUB)
-            if self.config.curve_secret_key is not None and self.config.curve_clients is not None:
-                for ctx, secured in ((context, router), (stream_context, publisher)):
-                    curves.append(CurveServer(ctx, self.config.curve_secret_key, self.config.curve_clients))
-                    curves[-1].secure(secured)
-            for socket in (router, publisher):
-                socket.linger = 0
-            router.setsockopt(zmq.ROUTER_MANDATORY, 0)
-            router.maxmsgsize = MAX_REQUEST_FRAME
-            publisher.maxmsgsize = MAX_SUBSCRIPTION_FRAME
-            publisher.sndhwm = 2
-            publisher.rcvhwm = 16
-            monitor = publisher.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
-            router.bind(f"tcp://{self.config.host}:{self.config.port}")
-            publisher.bind(f"tcp://{self.config.host}:{self.config.pub_port}")
+            publisher = open_socket(
+                stream_context,
+                zmq.PUB,
+                f"tcp://{self.config.host}:{self.config.pub_port}",
+                bind=True,
+                security=security.setup,
+                limits=MAX_SUBSCRIPTION_FRAME,
+                sndhwm=2,
+                rcvhwm=16,
+                prepare=lambda socket: watch.append(
+                    socket.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+                ),
+            )
+            monitor = watch[0]
             if backend is None:
                 backend = make_station(self.config.arm, self.config.cameras)
             self.service = RobotService(self.config, backend, self.limits)
@@ -108,7 +118,7 @@ class RobotServer:
         finally:
             if publisher is not None and monitor is not None:
                 publisher.disable_monitor()
-            for opened in (router, publisher, monitor):
+            for opened in (router, publisher, *watch):
                 if opened is not None:
                     opened.close(linger=0)
             if backend is not None:
@@ -117,8 +127,7 @@ class RobotServer:
                         backend.arm.hold()
                 finally:
                     backend.close()
-            for curve in curves:
-                curve.stop()
+            security.close()
             context.term()
             stream_context.term()
             log.info("robot server stopped")
@@ -192,11 +201,4 @@ class RobotServer:
 def run_server(config: ServerConfig) -> None:
     """Runs a server in this thread until SIGINT or SIGTERM."""
     server = RobotServer(config)
-
-    def _on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal %d: shutting down", signum)
-        server.shutdown()
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    server.serve()
+    run_until_stopped(server.serve, server.shutdown)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from teleop.command import MARK_FAILURE, MARK_NONE, MARK_SUCCESS, OperatorCommand
 from teleop.mapping import AxisMapping
+from wire.operator import MARK_FAILURE, MARK_NONE, MARK_SUCCESS, OperatorCommand
 
 MOTION_KEYS: dict[str, tuple[int, float]] = {
     # key: (device axis in pyspacemouse's HID convention, sign); HID axes: x to the operator's

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from teleop.command import OperatorCommand
 from teleop.keyboard import KeyboardConfig, KeyboardState, RawTerminal
 from teleop.mapping import AxisMapping
 from teleop.operator_input import ButtonConfig, CommandBuilder, InputSample
-from teleop.stream import DEFAULT_COMMANDS, CommandStreamer, SocketSetup
+from teleop.publishers import CommandStreamer
+from teleop.stream import DEFAULT_COMMANDS
+from wire.operator import OperatorCommand
+from wire.security import SocketSetup
 
 
 @dataclass(frozen=True)

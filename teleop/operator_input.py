@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from teleop.command import MARK_FAILURE, MARK_NONE, MARK_SUCCESS, OperatorCommand
 from teleop.mapping import AxisMapping
+from wire.operator import MARK_FAILURE, MARK_NONE, MARK_SUCCESS, OperatorCommand
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from teleop.command import OperatorCommand, Proposal
 from teleop.intervention_models import ExpertModel, InterventionModel, RandomModel, ValueBasedModel
+from teleop.publishers import CommandPublisher
 from teleop.scripted_expert import PRESETS, ScriptedExpert
-from teleop.stream import CommandPublisher, ProposalSubscriber
+from teleop.stream import ProposalSubscriber
+from wire.operator import OperatorCommand, Proposal
 
 log = logging.getLogger(__name__)
 StateSource = Callable[[Proposal], dict[str, Any]]

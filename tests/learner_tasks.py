@@ -13,6 +13,7 @@ whose extra array `target` (T, 2) holds the privileged target position (for DAgg
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def run_episode(
         policy_step_went_wrong = previous_distance is not None and previous_distance - distance < MIN_PROGRESS
         if operator and takeover_left == 0 and policy_step_went_wrong and not intervened[-1]:
             takeover_left = TAKEOVER_STEPS
-        observation = {"state": position.copy(), "images": {"front": image}}
+        observation: dict[str, Any] = {"state": position.copy(), "images": {"front": image}}
         proposed = policy(observation) if policy is not None else np.full(2, np.nan, np.float32)
         driving = policy is None or takeover_left > 0
         action = expert_action(position, target) if driving else np.asarray(proposed, np.float32)

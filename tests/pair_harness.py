@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -15,8 +15,10 @@ from actor.config import ActorConfig
 from learner.config import LearnerConfig
 from learner.learner import Learner
 from learner.service_config import LearnerServiceConfig
-from rlif.processes import ChildProcess, wait_until
-from rlif.sim_run import Ports, SimRunConfig, actor_settings, learner_settings, write_settings
+from rlif.children import configured_child
+from rlif.processes import ChildProcess, ProcessGroup, wait_until
+from rlif.sim_config import SimRunConfig
+from rlif.sim_settings import Ports, actor_settings, learner_settings, operator_settings
 from robot_server.backends.mujoco_sim.config import SimCamerasConfig
 from tests.conftest import RunningServer, server_config
 from wire.records import EpisodeRecord, onsets
@@ -37,10 +39,6 @@ TINY_LEARNER = LearnerConfig(
 )
 
 
-def rlif(*args: str) -> list[str]:
-    return [sys.executable, "-m", "rlif", *args]
-
-
 class Pair:
     """Server (in process) + learner + operator + actor, with settings written to `folder`."""
 
@@ -48,7 +46,7 @@ class Pair:
         self,
         folder: Path,
         *,
-        mode: str = "lockstep",
+        mode: Literal["lockstep", "realtime"] = "lockstep",
         episodes: int = 6,
         episode_steps: int = 25,
         operator: bool = True,
@@ -82,9 +80,8 @@ class Pair:
                 actor, intervention=dataclasses.replace(actor.intervention, sync="latest", proposals=None)
             )
         self.actor_config: ActorConfig = actor
-        self.learner_yaml = write_settings(folder / "learner.yaml", self.learner_config)
-        self.actor_yaml = write_settings(folder / "actor.yaml", self.actor_config)
-        self.children: list[ChildProcess] = []
+        self.operator_config = operator_settings(run, self.ports)
+        self.group = ProcessGroup()
         self.status = StatusSubscriber(
             [self.ports.address(self.ports.learner_status), self.ports.address(self.ports.actor_status)]
         )
@@ -95,39 +92,15 @@ class Pair:
         self.with_operator = operator
 
     def start_learner(self) -> ChildProcess:
-        self.learner = self._start(
-            ChildProcess(
-                "learner", rlif("learner", "--config", str(self.learner_yaml)), self.folder / "learner.log", grace=30.0
-            )
-        )
+        self.learner = self._start("learner", self.learner_config, grace=30.0)
         return self.learner
 
     def start_operator(self) -> ChildProcess:
-        self.operator = self._start(
-            ChildProcess(
-                "operator",
-                rlif(
-                    "operator",
-                    "--preset",
-                    "medium",
-                    "--model",
-                    "value",
-                    "--proposals",
-                    self.ports.address(self.ports.proposals),
-                    "--bind",
-                    self.ports.address(self.ports.commands),
-                ),
-                self.folder / "operator.log",
-            )
-        )
+        self.operator = self._start("operator", self.operator_config)
         return self.operator
 
     def start_actor(self) -> ChildProcess:
-        self.actor = self._start(
-            ChildProcess(
-                "actor", rlif("actor", "--config", str(self.actor_yaml)), self.folder / "actor.log", grace=20.0
-            )
-        )
+        self.actor = self._start("actor", self.actor_config, grace=20.0)
         return self.actor
 
     def start(self) -> Pair:
@@ -137,15 +110,15 @@ class Pair:
         self.start_actor()
         return self
 
-    def _start(self, child: ChildProcess) -> ChildProcess:
-        self.children.append(child.start())
-        return child
+    def _start(self, name: str, config: Any, grace: float = 10.0) -> ChildProcess:
+        """`rlif NAME --config folder/NAME.yaml`, logging to folder/NAME.log."""
+        return self.group.start(configured_child(name, name, config, self.folder, self.folder, grace=grace))
 
     def poll_status(self) -> dict[str, dict[str, Any]]:
         self.latest.update(self.status.poll(0.05))
         return self.latest
 
-    def wait_for(self, predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    def wait_for(self, predicate: Callable[[dict[str, dict[str, Any]]], object], timeout: float) -> bool:
         def check() -> bool:
             self.poll_status()
             return bool(predicate(self.latest))
@@ -153,20 +126,16 @@ class Pair:
         return wait_until(check, timeout, interval=0.1)
 
     def wait_actor_done(self, timeout: float) -> int | None:
-        assert self.actor is not None and self.actor.process is not None
-        try:
-            return self.actor.process.wait(timeout)
-        except Exception:
-            return None
+        assert self.actor is not None
+        return self.actor.wait(timeout)
 
     def stop(self) -> dict[str, int | None]:
-        codes = {}
-        for child in reversed(self.children):
-            if child.alive() or child.returncode() is None:
-                codes[child.name] = child.stop()
-        self.status.close()
-        self.server.stop()
-        return codes
+        """Stops the children (the newest first) and the server; each name's newest exit code."""
+        try:
+            return self.group.stop()
+        finally:
+            self.status.close()
+            self.server.stop()
 
     def log(self, name: str) -> str:
         path = self.folder / f"{name}.log"
@@ -175,8 +144,7 @@ class Pair:
 
 def kill(child: ChildProcess) -> None:
     child.signal(signal.SIGKILL)
-    assert child.process is not None
-    child.process.wait(10)
+    child.wait(10)
 
 
 def recorded_episodes(folder: Path) -> list[EpisodeRecord]:

@@ -20,7 +20,7 @@ def test_the_checklist_passes_on_a_healthy_arm(start_server, mode: str) -> None:
 
 def test_the_checklist_stops_at_the_first_failure(start_server) -> None:
     running = start_server(mode="lockstep")
-    world = running.service.backend.rig.world  # type: ignore[attr-defined]
+    world = running.service.backend.rig.world
     world.fault = "cartesian reflex"
     world.physics_version += 1  # as a fault raised while stepping would
     lines: list[str] = []

@@ -50,7 +50,7 @@ def test_client_reconnects_to_a_restarted_server() -> None:
 
 
 def raw(address: str, frames: list) -> dict:
-    socket = zmq.Context.instance().socket(zmq.REQ)
+    socket: zmq.Socket = zmq.Context.instance().socket(zmq.REQ)
     socket.linger = 0
     socket.connect(address)
     socket.send_multipart(frames)
@@ -103,7 +103,7 @@ class ReplyDropper:
         self._thread.start()
 
     def _run(self) -> None:
-        context = zmq.Context.instance()
+        context: zmq.Context[zmq.Socket] = zmq.Context.instance()
         front = context.socket(zmq.ROUTER)
         front.bind(f"tcp://127.0.0.1:{self.port}")
         back = context.socket(zmq.DEALER)

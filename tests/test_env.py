@@ -89,6 +89,7 @@ def test_realtime_mode_steps_on_the_wall_clock(start_server) -> None:
         counters = []
         for _ in range(12):
             obs, _, _, _, info = env.step(np.array([1.0, 0, 0, 0, 0, 0, 1.0]))
+            assert env.last_reply is not None
             counters.append(env.last_reply.data["image_counters"]["front"])
             assert "late" in info["timing"]
         assert obs["state"][0] - start[0] > 0.05  # moved +x on its own clock

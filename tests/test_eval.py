@@ -6,13 +6,12 @@ import dataclasses
 
 import av
 
-from actor.config import ActorConfig
+from actor.config import ActorConfig, EvalConfig
 from actor.env import EnvConfig
 from actor.evaluate import evaluate
 from actor.intervention import InterventionConfig
 from learner.config import LearnerConfig
 from learner.policy import Policy, load_policy_file, save_policy_file
-from rlif.pair_cli import EvalConfig
 from robot_server.backends.mujoco_sim.config import SimCamerasConfig
 from tests.conftest import free_port
 

@@ -62,7 +62,7 @@ def test_bad_views_are_refused_at_start(view: ViewConfig, message: str) -> None:
 class FlakyCameras:
     """A camera backend whose one camera can stop delivering, as an unplugged camera does."""
 
-    names = ("front",)
+    names: tuple[str, ...] = ("front",)
     capabilities: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
@@ -79,6 +79,9 @@ class FlakyCameras:
 
     def faults(self) -> dict[str, str]:
         return {} if self.delivering else {"front": "no frame for 2.0 s"}
+
+    def calibration(self) -> dict:
+        return {}
 
     def set_on_demand(self, on_demand: bool) -> None:
         pass
@@ -135,7 +138,7 @@ def test_a_camera_that_stops_is_reported_its_images_refused_and_the_arm_still_se
 
 def test_a_fault_the_backend_raises_without_reporting_it_is_refused_too(flaky) -> None:
     service, cameras = flaky
-    cameras.faults = lambda: {}  # type: ignore[method-assign]  (a backend that only notices when asked)
+    cameras.faults = lambda: {}  # a backend that only notices when asked
     cameras.delivering = False
     header, _ = request(service, "observation")
     assert header["code"] == "camera_fault" and "front" in header["msg"]

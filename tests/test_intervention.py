@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from actor.env import EnvConfig, RobotEnv
 from actor.intervention import NO_POLICY, InterventionConfig, InterventionWrapper
 from actor.takeover import TakeoverTracker
-from teleop.command import LATEST, MARK_SUCCESS, OperatorCommand
+from teleop.publishers import CommandPublisher, CommandStreamer
 from teleop.scripted_expert import ScriptedExpert
 from teleop.sim_operator import SimulatedOperator, run_operator
-from teleop.stream import CommandPublisher, CommandStreamer, ProposalSubscriber
-from tests.conftest import free_port
+from teleop.stream import ProposalSubscriber
+from tests.conftest import RunningServer, free_port
+from wire.operator import LATEST, MARK_SUCCESS, OperatorCommand
 from wire.records import SOURCES, EpisodeRecord, onsets
 
 # ---------------------------------------------------------------------------- the rules
@@ -78,9 +79,10 @@ def test_takeover_rules_and_the_onset_definition(run: list[list[Tick]], hold_tim
             decision = tracker.decide(now, policy, command)
 
             # The rules, restated.
-            present = command is not None and command.connected
-            acting = present and (command.active or toggled)
-            live = present and not tick.answered
+            acting = live = False
+            if command is not None and command.connected:  # present
+                acting = command.active or toggled
+                live = not tick.answered
             if acting and live:
                 last_input = now
             holding = live and not acting and previous and now < last_input + hold_time
@@ -91,6 +93,7 @@ def test_takeover_rules_and_the_onset_definition(run: list[list[Tick]], hold_tim
             if toggled and expected:
                 gripper = -1.0 if gripper >= 0 else 1.0
             if expected:
+                assert command is not None  # acting or holding: an operator is present
                 assert decision.source == command.source
                 motion = np.zeros(6) if holding else command.twist
                 assert decision.action[:6] == pytest.approx(motion)
@@ -169,16 +172,16 @@ def streams() -> tuple[str, str]:
     return f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
 
 
-def wrapped(server, commands: str, proposals: str | None, **overrides: object) -> InterventionWrapper:
-    env = RobotEnv(EnvConfig(server=server.address, images=overrides.pop("images", False), max_episode_steps=12))
-    return InterventionWrapper(env, InterventionConfig(commands=commands, proposals=proposals, **overrides))
+def wrapped(server: RunningServer, intervention: InterventionConfig, images: bool = False) -> InterventionWrapper:
+    env = RobotEnv(EnvConfig(server=server.address, images=images, max_episode_steps=12))
+    return InterventionWrapper(env, intervention)
 
 
 def test_wrapper_records_a_simulated_operators_takeovers_step_by_step(lockstep_server, tmp_path) -> None:
     commands, proposals = streams()
     planned = {0, 1, 4, 5, 6, 10, 11}  # first step, back-to-back segments, one running into the end
     operator = SimulatedOperator(ScriptedExpert("perfect"), PlannedModel(planned))
-    env = wrapped(lockstep_server, commands, proposals, images=True)
+    env = wrapped(lockstep_server, InterventionConfig(commands=commands, proposals=proposals), images=True)
     assert env.sync == "answer"
     policy = np.array([0.2, -0.2, 0.1, 0.0, 0.0, 0.0, 1.0])
     try:
@@ -217,27 +220,32 @@ def test_wrapper_records_a_simulated_operators_takeovers_step_by_step(lockstep_s
 
 def test_a_person_takes_over_through_the_stream_and_silence_hands_back(lockstep_server) -> None:
     commands, _ = streams()
-    env = wrapped(lockstep_server, commands, None, sync="latest", hold_time=30.0, stream_timeout=0.3)
+    intervention = InterventionConfig(
+        commands=commands, proposals=None, sync="latest", hold_time=30.0, stream_timeout=0.3
+    )
+    env = wrapped(lockstep_server, intervention)
+    subscriber = env.commands
+    assert subscriber is not None
     streamer = CommandStreamer(commands, rate=200.0).start()
     policy = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
     try:
         env.reset(seed=1)
         push = OperatorCommand(twist=np.array([0.5, 0, 0, 0, 0, 0], np.float32), active=True, stamp=time.monotonic())
         streamer.update(push)
-        assert env.commands.wait_newer(None, 5.0) is not None
+        assert subscriber.wait_newer(None, 5.0) is not None
         _, _, _, _, info = env.step(policy)
         record = info["step_record"]
         assert record.intervened and record.intervention_onset and record.source == "human"
         assert record.action[:6] == pytest.approx([0.5, 0, 0, 0, 0, 0]) and record.action[6] == 1.0
 
         streamer.update(OperatorCommand(active=False, stamp=time.monotonic()))
-        _wait_until(lambda: not env.commands.latest().command.active)
+        _wait_until(lambda: (received := subscriber.latest()) is not None and not received.command.active)
         _, _, _, _, info = env.step(policy)
         held = info["step_record"]
         assert held.intervened and not held.intervention_onset and np.all(held.action[:6] == 0)  # the hold
 
         streamer.stop()
-        _wait_until(lambda: env.commands.latest() is None)
+        _wait_until(lambda: subscriber.latest() is None)
         _, _, _, _, info = env.step(policy)
         assert not info["step_record"].intervened and info["step_record"].source == "policy"
     finally:
@@ -247,16 +255,18 @@ def test_a_person_takes_over_through_the_stream_and_silence_hands_back(lockstep_
 
 def test_a_mark_ends_the_episode_with_the_operators_verdict(lockstep_server) -> None:
     commands, _ = streams()
-    env = wrapped(lockstep_server, commands, None, sync="latest", hold_time=0.0)
+    env = wrapped(lockstep_server, InterventionConfig(commands=commands, proposals=None, sync="latest", hold_time=0.0))
+    subscriber = env.commands
+    assert subscriber is not None
     streamer = CommandStreamer(commands, rate=200.0).start()
     try:
         env.reset(seed=2)
         streamer.update(OperatorCommand(source="keyboard"))
-        assert env.commands.wait_newer(None, 5.0) is not None
+        assert subscriber.wait_newer(None, 5.0) is not None
         _, _, terminated, _, _ = env.step(NO_POLICY)
         assert not terminated
         streamer.update(OperatorCommand(source="keyboard", mark=MARK_SUCCESS, mark_seq=1))
-        _wait_until(lambda: env.commands.latest().command.mark_seq == 1)
+        _wait_until(lambda: (received := subscriber.latest()) is not None and received.command.mark_seq == 1)
         _, _, terminated, truncated, info = env.step(NO_POLICY)
         assert terminated and not truncated and not info["success"]  # the sim's oracle disagrees
         episode = info["episode_record"]
@@ -269,7 +279,10 @@ def test_a_mark_ends_the_episode_with_the_operators_verdict(lockstep_server) -> 
 
 def test_no_answer_counts_a_timeout_and_runs_the_policy(lockstep_server) -> None:
     commands, proposals = streams()
-    env = wrapped(lockstep_server, commands, proposals, answer_timeout=0.1, republish_interval=0.02)
+    intervention = InterventionConfig(
+        commands=commands, proposals=proposals, answer_timeout=0.1, republish_interval=0.02
+    )
+    env = wrapped(lockstep_server, intervention)
     try:
         env.reset(seed=0)
         _, _, _, _, info = env.step(np.zeros(7))
@@ -280,14 +293,16 @@ def test_no_answer_counts_a_timeout_and_runs_the_policy(lockstep_server) -> None
 
 def test_bad_policy_actions_never_move_the_arm(lockstep_server) -> None:
     commands, _ = streams()
-    env = wrapped(lockstep_server, commands, None, sync="latest")
+    env = wrapped(lockstep_server, InterventionConfig(commands=commands, proposals=None, sync="latest"))
+    robot = env.unwrapped
+    assert isinstance(robot, RobotEnv)
     try:
         env.reset(seed=0)
-        before = env.unwrapped.client.state()["tcp_pos"]
+        before = robot.client.state()["tcp_pos"]
         for bad in ([np.nan, 0, 0, 0, 0, 0, 0], [np.inf, 0, 0, 0, 0, 0, 0], [0.0] * 6):
             with pytest.raises(ValueError):
                 env.step(np.array(bad))
-        assert env.unwrapped.client.state()["tcp_pos"] == pytest.approx(before)
+        assert robot.client.state()["tcp_pos"] == pytest.approx(before)
         assert env.step_index == 0
     finally:
         env.close()

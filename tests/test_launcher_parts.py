@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from rlif.config_files import ConfigFileError, apply_overrides, load_config, split_config_flag
-from rlif.processes import ChildProcess, ProcessGroup, wait_until
-from robot_server.backends.mujoco_sim.config import SimCamerasConfig
+from rlif.processes import ChildFailed, ChildProcess, ProcessGroup, wait_until
+from robot_server.backends.mujoco_sim.config import SimCamerasConfig, SimConfig
 from robot_server.backends.no_cameras import NoCamerasConfig
 from robot_server.config import ServerConfig
 from tests.conftest import free_port
+from wire.lifecycle import run_until_stopped, stop_on_signals
 from wire.status import StatusPublisher, StatusSubscriber
 
 
@@ -40,6 +41,7 @@ def test_yaml_names_the_backend_by_type(tmp_path: Path) -> None:
     config = apply_overrides(
         ServerConfig(), {"cameras": {"type": "none"}, "arm": {"type": "sim", "cube_x": [0.5, 0.5]}}
     )
+    assert isinstance(config.arm, SimConfig)
     assert isinstance(config.cameras, NoCamerasConfig) and config.arm.cube_x == (0.5, 0.5)
     with pytest.raises(ConfigFileError, match="unknown type 'kinect'"):
         apply_overrides(ServerConfig(), {"cameras": {"type": "kinect"}})
@@ -70,6 +72,41 @@ def test_children_are_stopped_in_reverse_order_even_when_stubborn(tmp_path: Path
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert stubborn.returncode() == -signal.SIGKILL
+
+
+def test_a_child_that_never_gets_ready_is_stopped_by_its_group(tmp_path: Path) -> None:
+    never = ChildProcess(
+        "never", [sys.executable, "-c", SLEEPER], tmp_path / "never.log", grace=0.2, ready=lambda: False
+    )
+    never.start_timeout = 0.5
+    with pytest.raises(ChildFailed, match="never was not ready within"), ProcessGroup() as group:
+        group.start(never)
+    assert not never.alive() and never.returncode() == -signal.SIGKILL
+    quitter = ChildProcess("quitter", [sys.executable, "-c", "raise SystemExit(3)"], ready=lambda: False)
+    with pytest.raises(ChildFailed, match="quitter exited with code 3"), quitter:
+        pass
+    ready = ChildProcess("ready", [sys.executable, "-c", "import time; time.sleep(60)"], ready=lambda: True)
+    with ready:
+        assert ready.ready
+    assert not ready.alive() and ready.returncode() == -signal.SIGINT
+
+
+def test_signals_ask_the_loop_to_stop_and_the_handlers_come_back() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    stopped: list[str] = []
+
+    def loop() -> str:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert wait_until(lambda: stopped, 5.0)
+        return "done"
+
+    assert run_until_stopped(loop, lambda: stopped.append("asked"), lambda: stopped.append("closed")) == "done"
+    assert stopped == ["asked", "closed"] and signal.getsignal(signal.SIGTERM) is before
+    before = signal.getsignal(signal.SIGINT)
+    with stop_on_signals(lambda: stopped.append("again")):
+        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt inside
+        assert wait_until(lambda: stopped[-1] == "again", 5.0)
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_status_reports_reach_a_watcher() -> None:

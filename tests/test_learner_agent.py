@@ -4,22 +4,30 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from learner.agents.bc import BCAgent
+from learner.agents.sac import SACAgent
 from learner.batch import TensorBatch
 from learner.config import LearnerConfig
 from learner.learner import Learner
-from learner.networks import Actor, CameraEncoder, CriticEnsemble
+from learner.networks import Actor, CameraEncoder, CriticEnsemble, NormalisedResNet18
 from learner.policy import Policy
 from learner.replay import Batch
 from learner.resnet import ResNet18
-from learner.sac import SACAgent
 
-SMALL = {"cameras": ("front", "wrist"), "image_size": (32, 32), "state_dim": 5, "action_dim": 3, "batch_size": 16}
+SMALL: dict[str, Any] = {
+    "cameras": ("front", "wrist"),
+    "image_size": (32, 32),
+    "state_dim": 5,
+    "action_dim": 3,
+    "batch_size": 16,
+}
 
 
 def random_batch(config: LearnerConfig, seed: int = 0) -> TensorBatch:
@@ -166,6 +174,22 @@ def test_bc_term_trains_the_encoders_in_the_critic_step() -> None:
     assert with_bc.shape == without.shape and not torch.allclose(with_bc, without)
 
 
+def test_bc_agent_and_sac_report_the_same_bc_loss() -> None:
+    """Both average the squared error over rows and action dimensions: the figures compare."""
+    config = LearnerConfig(**SMALL, bc_weight=1.0)
+    batch = random_batch(config)
+    batch.imitate = torch.ones(batch.action.shape[0], dtype=torch.bool)
+    torch.manual_seed(0)
+    sac = SACAgent(config)
+    torch.manual_seed(0)
+    bc = BCAgent(dataclasses.replace(config, algorithm="bc"))
+    with torch.no_grad():
+        features = sac.encoder(batch.images, batch.state)
+        expected = (sac.actor.deterministic(features) - batch.action).square().mean().item()
+    assert sac._actor_and_temperature_step(features, batch)["loss/bc"] == pytest.approx(expected, rel=1e-5)
+    assert bc.update(lambda: batch)["loss/bc"] == pytest.approx(expected, rel=1e-5)  # the same networks
+
+
 def test_temperature_moves_toward_the_target_entropy() -> None:
     config = LearnerConfig(**SMALL, temperature_lr=1e-2)
     agent = SACAgent(config)
@@ -226,11 +250,18 @@ def test_resnet18_has_torchvision_parameter_names() -> None:
     assert list(ResNet18().state_dict()) == TORCHVISION_RESNET18_KEYS
 
 
+def front_resnet(agent: SACAgent) -> ResNet18:
+    """The ResNet-18 inside the front camera's encoder of a resnet18-encoder agent."""
+    encoder = agent.encoder.cameras_encoders["front"]
+    assert isinstance(encoder, CameraEncoder) and isinstance(encoder.backbone, NormalisedResNet18)
+    return encoder.backbone.resnet
+
+
 def test_resnet18_loads_local_weights_frozen_or_fine_tuned(tmp_path) -> None:
     path, state = torchvision_like_file(tmp_path)
     config = LearnerConfig(**SMALL, encoder="resnet18", pretrained_weights=path, freeze_encoder=True)
     agent = SACAgent(config)
-    resnet = agent.encoder.cameras_encoders["front"].backbone.resnet
+    resnet = front_resnet(agent)
     for key, value in resnet.state_dict().items():
         torch.testing.assert_close(value, state[key])
     agent.update(lambda: random_batch(config))
@@ -238,10 +269,10 @@ def test_resnet18_loads_local_weights_frozen_or_fine_tuned(tmp_path) -> None:
         torch.testing.assert_close(value, state[key])
     tuned = SACAgent(dataclasses.replace(config, freeze_encoder=False))
     tuned.update(lambda: random_batch(config))
-    weight = tuned.encoder.cameras_encoders["front"].backbone.resnet.conv1.weight
+    weight = front_resnet(tuned).conv1.weight
     assert not torch.equal(weight, state["conv1.weight"])
     # BatchNorm statistics stay those of the file even while fine-tuning
-    running = tuned.encoder.cameras_encoders["front"].backbone.resnet.bn1.running_mean
+    running = front_resnet(tuned).bn1.running_mean
     torch.testing.assert_close(running, state["bn1.running_mean"])
 
 
@@ -282,7 +313,7 @@ def test_policy_export_runs_the_same_actions_on_the_actor_side() -> None:
     with torch.no_grad():
         state = torch.from_numpy(observation["state"])[None]
         images = {c: torch.from_numpy(i)[None] for c, i in observation["images"].items()}
-        expected = learner.agent.actor.deterministic(learner.agent.encoder(images, state))[0].numpy()
+        expected = learner.agent.act(images, state)[0].numpy()
     np.testing.assert_allclose(action, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(policy.act(observation), action)
     samples = np.stack([policy.act(observation, deterministic=False) for _ in range(20)])

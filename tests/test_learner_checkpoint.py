@@ -3,7 +3,9 @@ checkpoint, refusal of incompatible settings, keeping the last K."""
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+import learner.checkpoint as checkpoint_module
 from learner.checkpoint import CheckpointError, IncompatibleCheckpoint, checkpoint_folders
 from learner.learner import Learner
 from tests.learner_tasks import final_observation, random_policy, run_episode, step_of, task_config
@@ -44,7 +47,8 @@ def stream_steps(learner: Learner, record, steps: range) -> None:
 
 
 def assert_same_learners(a: Learner, b: Learner) -> None:
-    for (name, x), (_, y) in zip(a.agent.state_dict().items(), b.agent.state_dict().items(), strict=True):
+    ours, theirs = a.agent.checkpoint_state()["agent"], b.agent.checkpoint_state()["agent"]
+    for (name, x), (_, y) in zip(ours.items(), theirs.items(), strict=True):
         torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
     for buffer_name, buffer in a.buffers.items():
         for key, array in buffer.storage().items():
@@ -66,8 +70,9 @@ def test_resume_continues_exactly(tmp_path) -> None:
     assert_same_learners(original, resumed)
     assert resumed.extra_state == {"streams": {"actor-1": 17}}
     assert resumed.window.values() == original.window.values() and "success_rate" in resumed.window.values()
-    for name, optimizer in original.agent.optimizers.items():
-        ours, theirs = optimizer.state_dict(), resumed.agent.optimizers[name].state_dict()
+    resumed_optimizers = resumed.agent.checkpoint_state()["optimizers"]
+    for name, ours in original.agent.checkpoint_state()["optimizers"].items():
+        theirs = resumed_optimizers[name]
         for key, state in ours["state"].items():
             for field, value in state.items():
                 torch.testing.assert_close(theirs["state"][key][field], value, rtol=0, atol=0)
@@ -98,6 +103,68 @@ def test_checkpoint_holds_checksums_and_no_pickle(tmp_path) -> None:
     torch.load(path / "state.pt", weights_only=True)
     for array_file in (path / "arrays").iterdir():
         np.load(array_file, allow_pickle=False)
+
+
+def test_checkpoint_layout_stays_the_one_older_runs_wrote(tmp_path) -> None:
+    """The names a checkpoint of format 1 holds: a checkpoint written by an older learner loads."""
+    learner = filled_learner(tmp_path)
+    live = run_episode(random_policy(np.random.default_rng(9)), np.random.default_rng(9), operator=True)
+    stream_steps(learner, live, range(0, 2))
+    learner.update()
+    path = learner.save_checkpoint()
+    tensors = torch.load(path / "state.pt", weights_only=True)
+    assert set(tensors) == {"agent", "optimizers", "generator"}
+    assert set(tensors["optimizers"]) == {"critic", "actor", "temperature"}
+    assert {key.split(".")[0] for key in tensors["agent"]} == {
+        "encoder",
+        "actor",
+        "critic",
+        "target_critic",
+        "log_temperature",
+    }
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert set(manifest["meta"]) == {
+        "update_step",
+        "env_steps",
+        "episodes",
+        "rng",
+        "window",
+        "buffers",
+        "streams",
+        "extra",
+    }
+    names = {name.removeprefix("arrays/").removesuffix(".npy") for name in manifest["files"] if name != "state.pt"}
+    assert {name.split(".")[0] for name in names} == {"online", "intervention", "demos", "streams"}
+    assert {"online.image_front", "online.state", "online.next_slot", "streams.pending0_state"} <= names
+    bc = filled_learner(tmp_path / "bc", algorithm="bc")
+    bc.update()
+    tensors = torch.load(bc.save_checkpoint() / "state.pt", weights_only=True)
+    assert set(tensors["optimizers"]) == {"actor"} and {key.split(".")[0] for key in tensors["agent"]} == {
+        "encoder",
+        "actor",
+    }
+
+
+def test_reading_a_checkpoint_opens_each_file_once(tmp_path, monkeypatch) -> None:
+    learner = filled_learner(tmp_path)
+    learner.update()
+    path = learner.save_checkpoint()
+    opened: list[str] = []
+    real_open = io.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(os.fspath(file) if isinstance(file, str | os.PathLike) else repr(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting_open)
+    monkeypatch.setattr(builtins, "open", counting_open)
+    checkpoint = checkpoint_module.read_checkpoint(path)
+    monkeypatch.undo()
+    files = [str(path / name) for name in json.loads((path / "manifest.json").read_text())["files"]]
+    assert sorted(name for name in opened if name != str(path / "manifest.json")) == sorted(files)
+    resumed = Learner(learner.config, tmp_path)
+    assert resumed.restore() == checkpoint.step == 1
+    assert_same_learners(learner, resumed)
 
 
 def test_keeps_the_last_k_checkpoints(tmp_path) -> None:
@@ -148,8 +215,9 @@ def test_checkpoints_without_buffers_restore_the_networks(tmp_path) -> None:
     learner.save_checkpoint()
     resumed = Learner(learner.config, tmp_path)
     resumed.restore()
-    for name, value in learner.agent.state_dict().items():
-        torch.testing.assert_close(resumed.agent.state_dict()[name], value, rtol=0, atol=0)
+    resumed_state = resumed.agent.checkpoint_state()["agent"]
+    for name, value in learner.agent.checkpoint_state()["agent"].items():
+        torch.testing.assert_close(resumed_state[name], value, rtol=0, atol=0)
     assert len(resumed.buffers["online"]) == 0
 
 

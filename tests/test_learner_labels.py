@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from learner.config import LearnerConfig
+from learner.algorithms import reward_rule
+from learner.config import Algorithm, LearnerConfig
 from learner.episodes import StepAssembler, record_transitions
-from learner.labels import RewardRule
 from learner.learner import Learner
 from wire.records import EpisodeRecord, StepRecord, onsets
 
-RLIF = RewardRule.from_config(LearnerConfig(algorithm="rlif"))
+RLIF = reward_rule(LearnerConfig(algorithm="rlif"))
 
 
 def episode(intervened: list[bool], *, end: str = "truncated", success_at: int | None = None) -> EpisodeRecord:
@@ -36,8 +36,8 @@ def episode(intervened: list[bool], *, end: str = "truncated", success_at: int |
     return EpisodeRecord.from_steps(records, np.array([steps], np.float32), {}, episode_id="e", actor_id="a")
 
 
-def rewards_of(intervened: list[bool], **kwargs: object) -> list[float]:
-    record = episode(intervened, **kwargs)  # type: ignore[arg-type]
+def rewards_of(intervened: list[bool], *, end: str = "truncated", success_at: int | None = None) -> list[float]:
+    record = episode(intervened, end=end, success_at=success_at)
     transitions, _ = record_transitions(record, RLIF)
     return [t.reward for t in transitions]
 
@@ -92,25 +92,25 @@ def test_transitions_pair_each_observation_with_the_next() -> None:
 def test_task_reward_is_off_by_default_and_added_once_when_configured() -> None:
     intervened = [P, P, H, P, P]
     assert rewards_of(intervened, success_at=3, end="terminated") == [0, -1, 0, 0, 0]
-    with_task = RewardRule.from_config(LearnerConfig(algorithm="rlif", task_reward=True))
+    with_task = reward_rule(LearnerConfig(algorithm="rlif", task_reward=True))
     transitions, _ = record_transitions(episode(intervened, success_at=3, end="terminated"), with_task)
     assert [t.reward for t in transitions] == [0, -1, 0, 1, 0]
 
 
 def test_rlpd_oracle_uses_the_task_reward_alone() -> None:
-    rule = RewardRule.from_config(LearnerConfig(algorithm="rlpd"))
+    rule = reward_rule(LearnerConfig(algorithm="rlpd"))
     transitions, _ = record_transitions(episode([P, H, P, P], success_at=3, end="terminated"), rule)
     assert [t.reward for t in transitions] == [0, 0, 0, 1]
 
 
 def test_behaviour_cloning_ignores_rewards() -> None:
     for algorithm in ("hg_dagger", "dagger", "bc"):
-        rule = RewardRule.from_config(LearnerConfig(algorithm=algorithm))
+        rule = reward_rule(LearnerConfig(algorithm=algorithm))
         assert rule.episode_rewards(np.array([False, True]), np.array([0, 1])).tolist() == [0, 0]
 
 
 def test_penalty_is_configurable() -> None:
-    rule = RewardRule.from_config(LearnerConfig(algorithm="rlif", intervention_penalty=-5.0))
+    rule = reward_rule(LearnerConfig(algorithm="rlif", intervention_penalty=-5.0))
     assert rule.episode_rewards(np.array([False, True])).tolist() == [-5, 0]
 
 
@@ -121,8 +121,9 @@ def test_penalty_is_configurable() -> None:
 @pytest.mark.parametrize("end", ["truncated", "terminated"])
 def test_streamed_steps_are_labelled_like_the_recorded_episode(intervened: list[bool], end: str) -> None:
     record = episode(intervened, end=end, success_at=len(intervened) - 1)
-    for algorithm, task in (("rlif", False), ("rlif", True), ("rlpd", False)):
-        rule = RewardRule.from_config(LearnerConfig(algorithm=algorithm, task_reward=task))
+    cases: tuple[tuple[Algorithm, bool], ...] = (("rlif", False), ("rlif", True), ("rlpd", False))
+    for algorithm, task in cases:
+        rule = reward_rule(LearnerConfig(algorithm=algorithm, task_reward=task))
         expected, expected_summary = record_transitions(record, rule)
         assembler = StepAssembler(rule)
         streamed = []

@@ -160,7 +160,11 @@ def test_batches_share_out_online_operator_and_demonstration_rows() -> None:
     assert [(b.name, n) for b, n in no_demos.batch_split()] == [("online", 32), ("intervention", 32)]
     learner = filled(base)
     assert [(b.name, n) for b, n in learner.batch_split()] == [("online", 32), ("intervention", 24), ("demos", 8)]
-    assert learner.sample().imitate.tolist() == [False] * 56 + [True] * 8  # bc_rows="demos"
-    assert filled(dataclasses.replace(base, bc_rows="both")).sample().imitate.tolist() == [False] * 32 + [True] * 32
+    imitate = learner.sample().imitate
+    assert imitate is not None
+    assert imitate.tolist() == [False] * 56 + [True] * 8  # bc_rows="demos"
+    imitate = filled(dataclasses.replace(base, bc_rows="both")).sample().imitate
+    assert imitate is not None
+    assert imitate.tolist() == [False] * 32 + [True] * 32
     hg_dagger = filled(dataclasses.replace(base, algorithm="hg_dagger"))
     assert [(b.name, n) for b, n in hg_dagger.batch_split()] == [("intervention", 48), ("demos", 16)]

@@ -23,15 +23,16 @@ import zmq
 from learner.learner import Learner
 from learner.service import WAL_NAME, LearnerService
 from learner.service_config import LearnerServiceConfig
+from rlif.config_files import write_config
 from rlif.processes import ChildProcess, wait_until
-from rlif.sim_run import write_settings
 from tests.conftest import free_port
 from tests.learner_tasks import random_policy, run_episode, step_of, task_config
 from tests.pair_harness import kill
 from tests.test_stream_robustness import RawPeer, counted, disconnected, lines
 from wire.codec import encode
 from wire.records import EpisodeRecord
-from wire.reliable import MAX_STREAMS, ReliableSender, new_stream_id
+from wire.reliable import MAX_STREAMS
+from wire.reliable_sender import ReliableSender, new_stream_id
 from wire.spool import MessageLog, read_log
 from wire.status import StatusSubscriber
 from wire.transitions import abandon_message, step_message
@@ -58,8 +59,8 @@ def killed(service: LearnerService) -> None:
 
 
 def restarted(config: LearnerServiceConfig) -> LearnerService:
-    ports = {name: f"tcp://127.0.0.1:{free_port()}" for name in ("transitions", "weights", "status")}
-    return LearnerService(dataclasses.replace(config, **ports))
+    transitions, weights, status = (f"tcp://127.0.0.1:{free_port()}" for _ in range(3))
+    return LearnerService(dataclasses.replace(config, transitions=transitions, weights=weights, status=status))
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def learner(tmp_path: Path) -> Iterator[LearnerService]:
 
 @pytest.fixture
 def peer(learner: LearnerService) -> Iterator[zmq.Socket]:
-    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
     socket.linger = 0
     socket.connect(learner.config.transitions)
     yield socket
@@ -301,7 +302,7 @@ def test_a_log_past_its_size_is_emptied_by_an_early_checkpoint(tmp_path: Path) -
 
 def test_3000_garbage_messages_make_a_handful_of_log_lines(tmp_path: Path, caplog) -> None:
     service = LearnerService(service_config(tmp_path / "run"))
-    peer = zmq.Context.instance().socket(zmq.DEALER)
+    peer: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
     peer.linger = 0
     peer.connect(service.config.transitions)
     try:
@@ -343,10 +344,10 @@ def test_half_sent_messages_and_raw_bytes_are_never_seen(learner: LearnerService
 @pytest.mark.slow
 def test_the_learner_process_comes_back_after_sigkill_whatever_it_was_sent(tmp_path: Path) -> None:
     config = service_config(tmp_path / "run")
-    settings = write_settings(tmp_path / "learner.yaml", config)
+    settings = write_config(tmp_path / "learner.yaml", config)
     command = [sys.executable, "-m", "rlif", "learner", "--config", str(settings)]
     status = StatusSubscriber([config.status])
-    peer = zmq.Context.instance().socket(zmq.DEALER)
+    peer: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
     peer.linger = 0
     peer.connect(config.transitions)
     figures: dict[str, Any] = {}

@@ -36,7 +36,7 @@ unit = st.tuples(*[st.floats(0, 1)] * 3).map(np.array)
 @given(unit, st.tuples(*[st.floats(-1, 1)] * 3).map(np.array), vec3, any_rotvec)
 def test_clamped_targets_stay_in_the_box_cone_and_step(current_fraction, current_turn, target_pos, target_turn) -> None:
     current_pos = LIMITS.workspace_min + current_fraction * (LIMITS.workspace_max - LIMITS.workspace_min)
-    current_turn = current_turn * min(1.0, LIMITS.max_orientation_deviation / max(np.linalg.norm(current_turn), 1e-9))
+    current_turn = current_turn * min(1.0, LIMITS.max_orientation_deviation / max(float(np.linalg.norm(current_turn)), 1e-9))
     current_quat = quat_mul(quat_from_rotvec(current_turn), LIMITS.reference_quat)
     target_quat = quat_mul(quat_from_rotvec(target_turn), LIMITS.reference_quat)
     result = clamp_target(LIMITS, current_pos, current_quat, target_pos, target_quat)
@@ -127,7 +127,7 @@ def test_accepted_commands_never_target_outside_the_limits(service_for_propertie
             quat = quat_mul(quat_from_rotvec(second), LIMITS.reference_quat)
             header = command(service, service.seq, "move", {}, {"pos": first, "quat": quat})
         elif kind in ("rel", "ee"):
-            rotvec = second * (min(1.0, 3.0 / max(np.linalg.norm(second), 1e-9)))
+            rotvec = second * (min(1.0, 3.0 / max(float(np.linalg.norm(second)), 1e-9)))
             header = command(
                 service,
                 service.seq,

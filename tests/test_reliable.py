@@ -11,8 +11,9 @@ import pytest
 import zmq
 
 from tests.conftest import free_port
-from wire.codec import decode, encode
-from wire.reliable import QueueFull, ReliableReceiver, ReliableSender, new_stream_id
+from wire.codec import encode
+from wire.reliable import ReliableReceiver
+from wire.reliable_sender import QueueFull, ReliableSender, new_stream_id
 from wire.transport import recv_frames, send_frames
 
 
@@ -91,7 +92,7 @@ class LossyProxy:
         self.thread.start()
 
     def run(self) -> None:
-        context = zmq.Context.instance()
+        context: zmq.Context[zmq.Socket] = zmq.Context.instance()
         front = context.socket(zmq.ROUTER)
         front.bind(f"tcp://127.0.0.1:{self.port}")
         back = context.socket(zmq.DEALER)
@@ -168,7 +169,7 @@ def test_garbage_does_not_disturb_the_receiver() -> None:
     address = f"tcp://127.0.0.1:{free_port()}"
     collector = Collector()
     receiver = ReliableReceiver(address, collector)
-    junk = zmq.Context.instance().socket(zmq.DEALER)
+    junk: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
     junk.connect(address)
     sender = ReliableSender(address, new_stream_id("a"))
     try:
@@ -178,7 +179,6 @@ def test_garbage_does_not_disturb_the_receiver() -> None:
         pump(sender, receiver, lambda: sender.pending == 0)
         assert [v for _, _, v, _ in collector.received] == [7]
         assert receiver.rejected >= 2
-        assert decode  # the codec is what rejected them
     finally:
         junk.close(0)
         sender.close()
@@ -250,7 +250,7 @@ def test_streams_of_refused_messages_make_room_first_and_idle_ones_only_when_idl
 
 def test_an_ack_of_what_was_never_sent_is_ignored() -> None:
     address = f"tcp://127.0.0.1:{free_port()}"
-    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router: zmq.Socket = zmq.Context.instance().socket(zmq.ROUTER)
     router.bind(address)
     sender = send_one(address, "a")
     try:

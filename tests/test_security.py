@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from robot_server.client import CurveKeys, RobotClient, RobotUnavailable
-from wire.security import BindError, check_bind, make_keys
+from robot_server.client import RobotClient, RobotUnavailable
+from wire.security import BindError, CurveKeys, check_bind, make_keys
 
 
 def test_non_loopback_bind_needs_keys(tmp_path) -> None:

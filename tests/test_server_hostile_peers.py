@@ -80,7 +80,7 @@ def test_no_command_targets_more_than_one_step_from_an_arm_outside_the_box(servi
     ]
     for seq, (cmd, data, arrays) in enumerate(commands, start=1):
         service.hold_pose()
-        reply = command(service, cmd, seq, data=data, **arrays)
+        reply = send(service, cmd, data, arrays, client="operator", seq=seq, deadline=time.monotonic() + 5)
         assert code(reply) == "ok", reply
         step = np.linalg.norm(service.target_pos - measured)
         assert step <= LIMITS.max_translation + 1e-9, (cmd, step)
@@ -118,7 +118,7 @@ def test_clamped_targets_are_one_step_from_any_measured_pose(
 
 
 def raw_dealer(address: str) -> zmq.Socket:
-    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
     socket.linger = 0
     socket.connect(address)
     return socket
@@ -206,9 +206,9 @@ def test_duplicate_protection_is_not_forgotten_for_other_clients(service: RobotS
     later = time.monotonic() + MAX_DEADLINE_AHEAD + 1
     monkeypatch.setattr("robot_server.service.time.monotonic", lambda: later)
     header = {"client": "one-too-many", "seq": 1, "deadline": later + 5}
-    assert code(send(service, "gripper", {"width": 0.02}, **header)) == "ok"
+    assert code(send(service, "gripper", {"width": 0.02}, None, **header)) == "ok"
     old = {"client": "first", "seq": 10, "deadline": later - MAX_DEADLINE_AHEAD}  # a replay: stale by now
-    assert code(send(service, "gripper", {"width": 0.02}, **old)) == "stale"
+    assert code(send(service, "gripper", {"width": 0.02}, None, **old)) == "stale"
 
 
 # ---------------------------------------------------------------- 2, 3. the stream port

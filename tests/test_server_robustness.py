@@ -38,7 +38,7 @@ def acting(
     cmd: str,
     data: dict | None = None,
     arrays: dict | None = None,
-    seq: int = 10**9,
+    seq: object = 10**9,
     **header: object,
 ) -> list:
     fields = {"type": "req", "cmd": cmd, "client": "fuzzer", "seq": seq, "deadline": time.monotonic() + 10, **header}
@@ -256,7 +256,7 @@ def test_server_survives_garbage_over_the_socket(lockstep_server) -> None:
     client.reset(seed=3, images=False)
     before_pos = np.array(client.state()["tcp_pos"])
     qpos_before = service.backend.rig.world.data.qpos.copy()
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket] = zmq.Context.instance()
     rng = np.random.default_rng(0)
     for sock_type in (zmq.REQ, zmq.DEALER):
         sock = context.socket(sock_type)

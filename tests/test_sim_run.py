@@ -14,17 +14,20 @@ import pytest
 
 from learner.metrics import read_metrics
 from learner.snapshots import list_snapshots, pick_evenly, snapshot_path
-from rlif.pair_cli import parse_with_config_file
+from rlif.children import server_child
+from rlif.config_files import parse_with_config_file
 from rlif.processes import wait_until
-from rlif.sim_run import DEMOS_FOLDER, Ports, SimRunConfig, learner_settings, server_command
+from rlif.sim_config import DEMOS_FOLDER, SimRunConfig
+from rlif.sim_settings import Ports, learner_settings, server_settings
 from robot_server.backends.mujoco_sim.config import SimConfig
 from robot_server.config import ServerConfig
 
 
 @pytest.mark.parametrize("fraction", [0.4, 1.0])
-def test_server_draws_cubes_from_the_scene_range_about_the_centres(fraction: float) -> None:
-    command = server_command(SimRunConfig(scene_range=fraction), Ports(), image_size=64)
-    args = command[command.index("server") + 1 :]
+def test_server_draws_cubes_from_the_scene_range_about_the_centres(fraction: float, tmp_path: Path) -> None:
+    child = server_child(server_settings(SimRunConfig(scene_range=fraction), Ports(), image_size=64), tmp_path)
+    args = child.command[child.command.index("server") + 1 :]
+    assert args == ["--config", str(tmp_path / "server.yaml")]
     server = parse_with_config_file(ServerConfig, args, "rlif server", "")
     full = SimConfig()
     for name in ("cube_x", "cube_y", "cube_yaw"):

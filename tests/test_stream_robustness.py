@@ -18,10 +18,10 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from teleop.command import OperatorCommand, Proposal, encode_command, encode_proposal
 from teleop.stream import MAX_SENDERS, CommandSubscriber, ProposalSubscriber
 from tests.conftest import free_port
 from wire.codec import SizeLimits, encode
+from wire.operator import OperatorCommand, Proposal, encode_command, encode_proposal
 from wire.ratelog import RateLimitedLog
 from wire.status import StatusSubscriber
 from wire.weights import WeightsPublisher, WeightsSubscriber
@@ -129,7 +129,7 @@ def counted(written: list[str]) -> int:
 def foreign() -> Iterator[tuple[str, zmq.Socket]]:
     """A PUB of a stranger, bound where a command subscriber connects."""
     address = f"tcp://127.0.0.1:{free_port()}"
-    publisher = zmq.Context.instance().socket(zmq.PUB)
+    publisher: zmq.Socket = zmq.Context.instance().socket(zmq.PUB)
     publisher.linger = 0
     publisher.sndhwm = 0
     publisher.bind(address)
@@ -173,7 +173,11 @@ def test_3000_garbage_commands_make_a_handful_of_log_lines(foreign, caplog) -> N
             for start in range(0, 3000, 100):
                 for index in range(start, start + 100):
                     publisher.send_multipart(garbage(index))
-                wait(lambda start=start: subscriber.malformed == start + 100)
+
+                def all_counted(start: int = start) -> bool:
+                    return subscriber.malformed == start + 100
+
+                wait(all_counted)
             join(subscriber, publisher, sender="after")
         finally:
             subscriber.close()
@@ -200,7 +204,7 @@ def test_a_command_cut_off_halfway_is_never_seen() -> None:
         peer.send(good_command(2, "half")[:1], complete=False)
         peer.close()
         raw.close()
-        real = zmq.Context.instance().socket(zmq.PUB)
+        real: zmq.Socket = zmq.Context.instance().socket(zmq.PUB)
         real.linger = 0
         real.bind(address)
         try:
@@ -208,7 +212,8 @@ def test_a_command_cut_off_halfway_is_never_seen() -> None:
         finally:
             real.close(0)
         assert subscriber.malformed == 0
-        assert subscriber.latest() is not None and subscriber.latest().command.sender == "after"
+        latest = subscriber.latest()
+        assert latest is not None and latest.command.sender == "after"
 
 
 def test_made_up_senders_do_not_grow_the_subscriber(foreign) -> None:

@@ -13,9 +13,9 @@ import struct
 import numpy as np
 import pytest
 
-from teleop.command import MARK_FAILURE, MARK_SUCCESS
 from teleop.mapping import AxisMapping
 from teleop.operator_input import ButtonConfig, CommandBuilder, InputSample
+from teleop.publishers import CommandStreamer
 from teleop.spacemouse import (
     ReplayHid,
     SpaceMouse,
@@ -25,9 +25,10 @@ from teleop.spacemouse import (
     hid_spec,
     not_found_message,
 )
-from teleop.stream import CommandStreamer, CommandSubscriber
+from teleop.stream import CommandSubscriber
 from tests.conftest import free_port
 from tests.test_teleop_stream import wait_for_command
+from wire.operator import MARK_FAILURE, MARK_SUCCESS
 
 FULL = 350  # pyspacemouse's axis_scale: a raw value of 350 reads as 1.0
 

@@ -13,7 +13,14 @@ import zmq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from teleop.command import (
+from teleop.keyboard import KeyboardConfig, KeyboardState, RawTerminal, decode_keys
+from teleop.mapping import SIDES, AxisMapping, _parse_axes
+from teleop.publishers import CommandStreamer, ProposalPublisher
+from teleop.stream import CommandSubscriber, ProposalSubscriber
+from tests.conftest import free_port
+from wire import encode
+from wire.operator import (
+    LATEST,
     MARK_SUCCESS,
     MessageError,
     OperatorCommand,
@@ -23,16 +30,15 @@ from teleop.command import (
     encode_command,
     encode_proposal,
 )
-from teleop.keyboard import KeyboardConfig, KeyboardState, RawTerminal, decode_keys
-from teleop.mapping import SIDES, AxisMapping, _parse_axes
-from teleop.stream import CommandStreamer, CommandSubscriber, ProposalPublisher, ProposalSubscriber
-from tests.conftest import free_port
-from wire import encode
 
 
-def command(**fields: object) -> OperatorCommand:
-    fields.setdefault("stamp", 1.0)
-    return OperatorCommand(**fields)  # type: ignore[arg-type]
+def command(
+    twist: np.ndarray | None = None, *, active: bool = False, gripper: float | None = None, step: int = LATEST
+) -> OperatorCommand:
+    """An operator command stamped 1.0; the rest as given, else OperatorCommand's defaults."""
+    if twist is None:
+        return OperatorCommand(active=active, gripper=gripper, step=step, stamp=1.0)
+    return OperatorCommand(twist=twist, active=active, gripper=gripper, step=step, stamp=1.0)
 
 
 # ---------------------------------------------------------------------------- messages
@@ -139,7 +145,7 @@ def wait_for_command(subscriber: CommandSubscriber, predicate, timeout: float = 
 
 def test_malformed_messages_on_the_stream_are_dropped() -> None:
     address = f"tcp://127.0.0.1:{free_port()}"
-    raw = zmq.Context.instance().socket(zmq.PUB)
+    raw: zmq.Socket = zmq.Context.instance().socket(zmq.PUB)
     raw.linger = 0
     raw.bind(address)
     try:
@@ -161,7 +167,9 @@ def test_malformed_messages_on_the_stream_are_dropped() -> None:
             while subscriber.malformed < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert subscriber.malformed == 2
-            assert subscriber.latest().command.twist[0] == pytest.approx(0.25)
+            latest = subscriber.latest()
+            assert latest is not None
+            assert latest.command.twist[0] == pytest.approx(0.25)
     finally:
         raw.close(linger=0)
 

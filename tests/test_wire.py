@@ -151,7 +151,7 @@ def test_each_socket_sets_its_own_limits() -> None:
         with pytest.raises(WireError, match=message):
             decode(frames, **limits)
     assert len(decode(frames, max_arrays=2, max_array_bytes=100, max_total_bytes=200).arrays) == 2
-    limits = SizeLimits(max_arrays=2, max_array_bytes=1 << 20, max_total_bytes=1 << 21)
-    assert limits.max_frame_bytes == 1 << 20 and HEADER_ONLY.max_frame_bytes == MAX_HEADER_BYTES
+    sized = SizeLimits(max_arrays=2, max_array_bytes=1 << 20, max_total_bytes=1 << 21)
+    assert sized.max_frame_bytes == 1 << 20 and HEADER_ONLY.max_frame_bytes == MAX_HEADER_BYTES
     with pytest.raises(WireError, match="at most 0"):
         HEADER_ONLY.decode(frames)

@@ -30,52 +30,76 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
+
+from wire.schema import Finite, Int64, one_of
 
 FORMAT_VERSION = 1
 SOURCES = ("policy", "human", "keyboard", "scripted")
 """Who chose an executed action: index stored in `source`."""
-STEP_FIELDS = {
-    "policy_action": np.float32,
-    "action": np.float32,
-    "intervened": np.bool_,
-    "intervention_onset": np.bool_,
-    "source": np.uint8,
-    "terminated": np.bool_,
-    "truncated": np.bool_,
-    "success": np.int8,
-    "stamp": np.float64,
-    "wall_time": np.float64,
-    "policy_version": np.int64,
-}
+Source = Annotated[str, msgspec.Meta(pattern=one_of(SOURCES))]
 
 
 class RecordError(ValueError):
     """A recorded episode is malformed or of an unknown format version."""
 
 
+@dataclass(frozen=True)
+class Column:
+    """How a step field is stored in an episode: one row per step of `dtype`, each the field's
+    value (or `cell` of it)."""
+
+    dtype: type[np.generic]
+    cell: Callable[[Any], Any] | None = None
+
+
+def _ternary(success: bool | None) -> int:
+    return -1 if success is None else int(success)
+
+
 @dataclass
 class StepRecord:
-    """One step as the actor logs it: the observation it acted on, and what happened."""
+    """One step as the actor logs it: the observation it acted on, and what happened.
+
+    The one schema of a step: the annotations are what a received step is checked against
+    (msgspec validates this dataclass as it does a Struct; `wire.transitions`), the fields that
+    are not STEP_ARRAYS are the step message's data in this order, and the `Column`s are the
+    episode file's per-step arrays (`STEP_FIELDS`)."""
 
     state: np.ndarray
     images: Mapping[str, np.ndarray]
-    policy_action: np.ndarray
-    action: np.ndarray
-    intervened: bool
-    intervention_onset: bool
-    source: str
-    terminated: bool = False
-    truncated: bool = False
-    success: bool | None = None
-    stamp: float = 0.0
-    wall_time: float = 0.0
-    policy_version: int = -1
+    policy_action: Annotated[np.ndarray, Column(np.float32)]
+    action: Annotated[np.ndarray, Column(np.float32)]
+    intervened: Annotated[bool, Column(np.bool_)]
+    intervention_onset: Annotated[bool, Column(np.bool_)]
+    source: Annotated[Source, Column(np.uint8, SOURCES.index)]
+    terminated: Annotated[bool, Column(np.bool_)] = False
+    truncated: Annotated[bool, Column(np.bool_)] = False
+    success: Annotated[bool | None, Column(np.int8, _ternary)] = None
+    stamp: Annotated[Finite, Column(np.float64)] = 0.0
+    wall_time: Annotated[Finite, Column(np.float64)] = 0.0
+    policy_version: Annotated[Int64, Column(np.int64)] = -1
+
+
+STEP_ARRAYS = ("state", "images", "policy_action", "action")
+"""The fields of a step that are arrays (array frames in a step message)."""
+STEP_SCALARS = tuple(f.name for f in fields(StepRecord) if f.name not in STEP_ARRAYS)
+"""The plain fields of a step, in order."""
+COLUMNS: dict[str, Column] = {
+    name: meta
+    for name, hint in typing.get_type_hints(StepRecord, include_extras=True).items()
+    for meta in getattr(hint, "__metadata__", ())
+    if isinstance(meta, Column)
+}
+"""The episode file's per-step arrays, by field."""
+STEP_FIELDS: dict[str, type[np.generic]] = {name: column.dtype for name, column in COLUMNS.items()}
 
 
 def save_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -84,7 +108,7 @@ def save_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
+            np.savez(file, **arrays)  # type: ignore[arg-type]  # numpy stubs: the keywords as allow_pickle
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -131,17 +155,10 @@ class EpisodeRecord:
             arrays[f"obs_{camera}"] = np.stack([s.images[camera] for s in steps] + [final_images[camera]]).astype(
                 np.uint8
             )
-        arrays["policy_action"] = np.stack([s.policy_action for s in steps]).astype(np.float32)
-        arrays["action"] = np.stack([s.action for s in steps]).astype(np.float32)
-        arrays["intervened"] = np.array([s.intervened for s in steps], np.bool_)
-        arrays["intervention_onset"] = np.array([s.intervention_onset for s in steps], np.bool_)
-        arrays["source"] = np.array([SOURCES.index(s.source) for s in steps], np.uint8)
-        arrays["terminated"] = np.array([s.terminated for s in steps], np.bool_)
-        arrays["truncated"] = np.array([s.truncated for s in steps], np.bool_)
-        arrays["success"] = np.array([-1 if s.success is None else int(s.success) for s in steps], np.int8)
-        arrays["stamp"] = np.array([s.stamp for s in steps], np.float64)
-        arrays["wall_time"] = np.array([s.wall_time for s in steps], np.float64)
-        arrays["policy_version"] = np.array([s.policy_version for s in steps], np.int64)
+        for name, column in COLUMNS.items():
+            values = [getattr(step, name) for step in steps]
+            cells = values if column.cell is None else [column.cell(value) for value in values]
+            arrays[name] = np.stack(cells).astype(column.dtype)
         meta = {
             "format_version": FORMAT_VERSION,
             "episode_id": episode_id,

@@ -14,8 +14,10 @@ Exactly-once across a *receiver* restart needs the receiver's owner to store wha
 receiver. Exactly-once across a *sender* restart holds because a restarted sender is a new
 stream (its id carries a fresh incarnation); what it had not sent is its owner's to keep.
 
-Header of a data message: {"type": "msg", "stream": str, "seq": int, "data": {...}} plus the
-message's arrays. Ack: {"type": "ack", "stream": str, "upto": int} (-1: nothing yet).
+Header of a data message (`StreamMessage`): {"type": "msg", "stream": str, "seq": int, "data":
+{...}} plus the message's arrays. `Ack`: {"type": "ack", "stream": str, "upto": int (-1: nothing
+yet), "gap": bool}. The sender is `wire.reliable_sender.ReliableSender`; this module holds the
+messages and the receiver.
 
 The receiver's table of streams has a bound (`max_streams`). When it is full, a new stream takes
 the place of one whose forgetting cannot break exactly-once: first a stream whose messages its
@@ -29,26 +31,25 @@ than a live one forgotten.
 from __future__ import annotations
 
 import collections
-import contextlib
 import itertools
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import numpy as np
+import msgspec
 import zmq
 
-from wire.codec import HEADER_ONLY, Message, SizeLimits, WireError, encode
+from wire.codec import Message, SizeLimits, WireError, encode
 from wire.ratelog import RateLimitedLog
-from wire.transport import recv_frames, send_frames
+from wire.schema import checked
+from wire.security import SocketSetup
+from wire.sockets import open_socket
+from wire.transport import readable, recv_frames, send_frames
 
 log = logging.getLogger(__name__)
 
-
-GAP_RESEND_S = 0.2
 MAX_STREAMS = 4096
 STREAM_IDLE_S = 3600.0
 MAX_STREAM_ID = 256
@@ -56,148 +57,23 @@ EVICTION_SCAN = 16
 """Idle durable streams looked at, oldest first, to make room for a new one."""
 
 
-class QueueFull(RuntimeError):
-    """The sender holds `max_pending` unacknowledged messages; the receiver is not keeping up."""
+class StreamMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """The header of a data message: one of a stream's numbered messages."""
 
-
-@dataclass
-class _Pending:
+    type: Literal["msg"] = "msg"
+    stream: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STREAM_ID)]
     seq: int
-    frames: list[Any]
+    data: Any = None
+    """The owner's (who checks it)."""
 
 
-def new_stream_id(owner: str) -> str:
-    """A stream id for one incarnation of a sender (owner id + random suffix)."""
-    return f"{owner}/{uuid.uuid4().hex[:12]}"
+class Ack(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything of `stream` up to `upto` is stored; `gap`: a later message came, an earlier is missing."""
 
-
-class ReliableSender:
-    """Sends numbered messages of one stream and resends until acknowledged."""
-
-    def __init__(
-        self,
-        address: str,
-        stream: str,
-        *,
-        max_pending: int = 10_000,
-        resend_after: float = 1.0,
-        context: zmq.Context | None = None,
-        secure: Callable[[zmq.Socket], None] | None = None,
-    ) -> None:
-        self.address = address
-        self.stream = stream
-        self.max_pending = max_pending
-        self.resend_after = resend_after
-        self._context = context or zmq.Context.instance()
-        self._secure = secure
-        self._pending: collections.deque[_Pending] = collections.deque()
-        self._next_seq = 0
-        self.acked_upto = -1
-        self._last_progress = time.monotonic()
-        self._last_resend = 0.0
-        self.resends = 0
-        self.rejected = 0
-        self._log = RateLimitedLog(log)
-        self._socket = self._open()
-
-    def _open(self) -> zmq.Socket:
-        socket = self._context.socket(zmq.DEALER)
-        socket.linger = 0
-        HEADER_ONLY.apply(socket)
-        # Queue only on live connections, so that resends do not pile up in zmq while the
-        # receiver is away; the pending deque is the one place messages wait.
-        socket.immediate = True
-        socket.sndhwm = self.max_pending
-        if self._secure is not None:
-            self._secure(socket)
-        socket.connect(self.address)
-        return socket
-
-    @property
-    def pending(self) -> int:
-        """Messages sent or queued but not yet acknowledged."""
-        return len(self._pending)
-
-    @property
-    def next_seq(self) -> int:
-        return self._next_seq
-
-    def send(self, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> int:
-        """Queue and send one message; returns its seq. Raises QueueFull instead of blocking."""
-        self.poll()
-        if len(self._pending) >= self.max_pending:
-            raise QueueFull(f"{len(self._pending)} messages of stream {self.stream} await acknowledgement")
-        seq = self._next_seq
-        frames = encode({"type": "msg", "stream": self.stream, "seq": seq, "data": dict(data)}, arrays)
-        # Keep our own copy of array frames: callers may reuse their buffers.
-        frames = [bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f for f in frames]
-        self._pending.append(_Pending(seq, frames))
-        self._next_seq += 1
-        self._transmit(frames)
-        return seq
-
-    def _transmit(self, frames: list[Any]) -> None:
-        with contextlib.suppress(zmq.Again):  # no live connection: the resend timer retries
-            send_frames(self._socket, [b"", *frames], zmq.NOBLOCK)
-
-    def poll(self, timeout: float = 0.0) -> int:
-        """Read acknowledgements (waiting up to `timeout` for the first), resend when stalled.
-        Returns the number of messages still pending."""
-        deadline = time.monotonic() + timeout
-        while True:
-            wait = max(0.0, deadline - time.monotonic())
-            if not self._socket.poll(int(wait * 1000), zmq.POLLIN):
-                break
-            while self._socket.get(zmq.EVENTS) & zmq.POLLIN:
-                self._handle_ack(recv_frames(self._socket, copy=True))
-            if not self._pending or time.monotonic() >= deadline:
-                break
-        if self._pending and time.monotonic() - self._last_progress > self.resend_after:
-            self._resend_all()
-        return len(self._pending)
-
-    def _handle_ack(self, frames: list[Any]) -> None:
-        try:
-            message = HEADER_ONLY.decode(frames[1:] if frames and len(frames[0]) == 0 else frames)
-        except WireError as exc:
-            self.rejected += 1
-            self._log.warning("ack", "stream %s: unreadable ack: %s", self.stream, exc)
-            return
-        header = message.header
-        upto = header.get("upto")
-        if header.get("type") != "ack" or header.get("stream") != self.stream or type(upto) is not int:
-            return
-        if upto >= self._next_seq:
-            self.rejected += 1
-            self._log.warning("ack", "stream %s: ack of seq %d, never sent; ignored", self.stream, upto)
-            return
-        if upto > self.acked_upto:
-            self.acked_upto = upto
-            self._last_progress = time.monotonic()
-        while self._pending and self._pending[0].seq <= self.acked_upto:
-            self._pending.popleft()
-        # The receiver misses an earlier message: go back at once (at most every GAP_RESEND_S,
-        # since every message that follows a lost one reports the same gap).
-        if header.get("gap") is True and self._pending and time.monotonic() - self._last_resend > GAP_RESEND_S:
-            self._resend_all()
-
-    def _resend_all(self) -> None:
-        """Go back N: the receiver lost or never had these (reconnect, restart)."""
-        for pending in self._pending:
-            self._transmit(pending.frames)
-        self.resends += 1
-        self._last_progress = self._last_resend = time.monotonic()
-
-    def flush(self, timeout: float) -> bool:
-        """Wait until everything is acknowledged; False if `timeout` passed first."""
-        deadline = time.monotonic() + timeout
-        while self._pending and time.monotonic() < deadline:
-            self.poll(min(0.05, max(0.0, deadline - time.monotonic())))
-        return not self._pending
-
-    def close(self) -> None:
-        self._log.flush(force=True)
-        self._socket.close(linger=0)
+    type: Literal["ack"] = "ack"
+    stream: str
+    upto: int
+    gap: bool = False
 
 
 Deliver = Callable[[str, int, Message], bool | None]
@@ -233,7 +109,7 @@ class ReliableReceiver:
         expected: Mapping[str, int] | None = None,
         commit: Callable[[], None] | None = None,
         context: zmq.Context | None = None,
-        secure: Callable[[zmq.Socket], None] | None = None,
+        secure: SocketSetup | None = None,
         bind: bool = True,
         limits: SizeLimits | None = None,
         max_streams: int = MAX_STREAMS,
@@ -257,15 +133,7 @@ class ReliableReceiver:
         self.evicted = 0
         self.refused_streams = 0
         self._log = RateLimitedLog(log)
-        self._socket = (context or zmq.Context.instance()).socket(zmq.ROUTER)
-        self._socket.linger = 0
-        self.limits.apply(self._socket)
-        if secure is not None:
-            secure(self._socket)
-        if bind:
-            self._socket.bind(address)
-        else:
-            self._socket.connect(address)
+        self._socket = open_socket(context, zmq.ROUTER, address, bind=bind, security=secure, limits=self.limits)
 
     @property
     def socket(self) -> zmq.Socket:
@@ -290,15 +158,15 @@ class ReliableReceiver:
         delivered = 0
         acks: dict[tuple[bytes, str], bool] = {}  # (peer, stream) -> a gap was seen
         for _ in range(max_messages):
-            if not self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+            if not readable(self._socket):
                 break
             frames = recv_frames(self._socket, copy=True)
             delivered += self._handle(frames, acks)
         if delivered and self.commit is not None:
             self.commit()
         for (identity, stream), gap in acks.items():
-            ack = {"type": "ack", "stream": stream, "upto": self._expected(stream) - 1, "gap": gap}
-            send_frames(self._socket, [identity, b"", *encode(ack)])
+            ack = Ack(stream=stream, upto=self._expected(stream) - 1, gap=gap)
+            send_frames(self._socket, [identity, b"", *encode(msgspec.structs.asdict(ack))])
         return delivered
 
     def _expected(self, stream: str) -> int:
@@ -314,16 +182,13 @@ class ReliableReceiver:
             self.rejected += 1
             self._log.warning("unreadable", "dropped an unreadable message: %s", exc)
             return 0
-        header = message.header
-        stream, seq = header.get("stream"), header.get("seq")
-        if header.get("type") != "msg" or type(stream) is not str or type(seq) is not int:
+        try:
+            envelope = checked(message.header, StreamMessage, ValueError, "no numbered stream message")
+        except ValueError as exc:
             self.rejected += 1
-            self._log.warning("unreadable", "dropped a message that is no numbered stream message")
+            self._log.warning("unreadable", "dropped a message: %s", exc)
             return 0
-        if not 0 < len(stream) <= MAX_STREAM_ID:
-            self.rejected += 1
-            self._log.warning("unreadable", "dropped a message whose stream id is not 1 to %d long", MAX_STREAM_ID)
-            return 0
+        stream, seq = envelope.stream, envelope.seq
         state = self._touch(stream)
         expected = 0 if state is None else state.expected
         key = (identity, stream)

@@ -1,27 +1,41 @@
 """Progress reports of a process (actor, learner) for whoever watches: a terminal, a dashboard.
 
-Latest only, best effort: {"type": "status", "source": str, "data": {...plain values}}, a
-header and no arrays.
+Latest only, best effort: {"type": "status", "source": str, "data": {...plain values}}
+(`StatusMessage`), a header and no arrays.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
+import msgspec
 import zmq
 
 from wire.codec import HEADER_ONLY, WireError, encode
 from wire.ratelog import RateLimitedLog
 from wire.redial import Redialer
-from wire.transport import recv_frames, send_frames
+from wire.schema import checked
+from wire.security import SocketSetup
+from wire.sockets import open_socket
+from wire.transport import readable, recv_frames, send_frames
 
 log = logging.getLogger(__name__)
 
 MAX_READS = 1000
 """Messages one poll reads at most, so that a flood cannot hold the caller's loop."""
+
+
+class StatusMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A status message: a header and no arrays."""
+
+    type: Literal["status"] = "status"
+    source: str
+    """Who reports: "learner", an actor's id."""
+    data: dict[str, Any]
+    """The figures: plain values."""
 
 
 class StatusPublisher:
@@ -31,22 +45,16 @@ class StatusPublisher:
         source: str,
         *,
         context: zmq.Context | None = None,
-        secure: Callable[[zmq.Socket], None] | None = None,
+        secure: SocketSetup | None = None,
     ) -> None:
         self.source = source
-        self._socket = (context or zmq.Context.instance()).socket(zmq.PUB)
-        self._socket.linger = 0
-        self._socket.sndhwm = 4
-        HEADER_ONLY.apply(self._socket)  # what comes in is subscriptions
-        if secure is not None:
-            secure(self._socket)
-        self._socket.bind(address)
+        # What comes in is subscriptions: header-sized.
+        self._socket = open_socket(context, zmq.PUB, address, bind=True, security=secure, limits=HEADER_ONLY, sndhwm=4)
 
     def publish(self, data: Mapping[str, Any]) -> None:
         with contextlib.suppress(zmq.Again):
-            send_frames(
-                self._socket, encode({"type": "status", "source": self.source, "data": dict(data)}), zmq.NOBLOCK
-            )
+            header = StatusMessage(source=self.source, data=dict(data))
+            send_frames(self._socket, encode(msgspec.structs.asdict(header)), zmq.NOBLOCK)
 
     def close(self) -> None:
         self._socket.close(linger=0)
@@ -60,16 +68,11 @@ class StatusSubscriber:
         addresses: list[str],
         *,
         context: zmq.Context | None = None,
-        secure: Callable[[zmq.Socket], None] | None = None,
+        secure: SocketSetup | None = None,
     ) -> None:
-        self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
-        self._socket.linger = 0
-        HEADER_ONLY.apply(self._socket)
-        if secure is not None:
-            secure(self._socket)
-        self._socket.setsockopt(zmq.SUBSCRIBE, b"")
-        for address in addresses:
-            self._socket.connect(address)
+        self._socket = open_socket(
+            context, zmq.SUB, addresses, bind=False, security=secure, limits=HEADER_ONLY, subscribe=b""
+        )
         self.rejected = 0
         self._log = RateLimitedLog(log)
         self._redialer = Redialer(self._socket)
@@ -81,18 +84,19 @@ class StatusSubscriber:
             self._log.flush()
             return newest
         for _ in range(MAX_READS):
-            if not self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+            if not readable(self._socket):
                 break
             try:
                 header = HEADER_ONLY.decode(recv_frames(self._socket, copy=True)).header
             except WireError as exc:
                 self._reject(exc.message)
                 continue
-            source, data = header.get("source"), header.get("data")
-            if header.get("type") != "status" or type(source) is not str or type(data) is not dict:
-                self._reject("not a status message with a string 'source' and a map 'data'")
+            try:
+                status = checked(header, StatusMessage, ValueError, "not a status message")
+            except ValueError as exc:
+                self._reject(str(exc))
             else:
-                newest[source] = data
+                newest[status.source] = status.data
         return newest
 
     def _reject(self, reason: str) -> None:

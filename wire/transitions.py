@@ -1,11 +1,12 @@
 """The messages an actor streams to the learner, one per step, and their decoding.
 
-A step message: data {"kind": "step", "actor_id", "episode_id", "step", "intervened",
-"intervention_onset", "source", "terminated", "truncated", "success" (true/false/null),
-"stamp", "wall_time", "policy_version", "final"} and arrays "state", "image/<camera>",
-"policy_action", "action"; the episode's last step (final) adds "final_state" and
-"final_image/<camera>", the observation after it. An "abandon" message {"kind": "abandon",
-"actor_id", "episode_id"} tells the learner an episode will not finish (the robot went away).
+A step message: data {"kind": "step", "actor_id", "episode_id", "step", then the plain fields of
+`wire.records.StepRecord` in order ("intervened", "intervention_onset", "source", "terminated",
+"truncated", "success" (true/false/null), "stamp", "wall_time", "policy_version"), "final"} and
+arrays "state", "image/<camera>", "policy_action", "action"; the episode's last step (final) adds
+"final_state" and "final_image/<camera>", the observation after it. Its schema: `StepHeader` and
+`StepRecord`. An `Abandon` message {"kind": "abandon", "actor_id", "episode_id"} tells the learner
+an episode will not finish (the robot went away).
 
 `read_transition` checks either kind, and with a `StepShape` (the receiver's cameras, image size,
 state and action lengths) everything a receiver would refuse later, so that a message that passes
@@ -14,19 +15,61 @@ can be logged before it is used.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+import dataclasses
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 import numpy as np
 
 from wire.codec import Message, SizeLimits
-from wire.records import SOURCES, StepRecord
+from wire.records import STEP_SCALARS, StepRecord
+from wire.schema import checked
+
+SPARE_CAMERAS = 2
+"""Cameras a step may carry beyond those the receiver uses (and ignores)."""
+MAX_ID = 256
+"""Longest actor or episode id."""
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
 
 
 class TransitionError(ValueError):
     """A step message lacks a field or holds a value of the wrong kind."""
+
+
+class StepHeader(msgspec.Struct, frozen=True):
+    """A step message's own fields; its record's plain fields come with them (`StepRecord`)."""
+
+    actor_id: Id
+    episode_id: Id
+    step: Annotated[int, msgspec.Meta(ge=0, lt=2**31)]
+    final: bool
+    """The episode's last step: the message carries the observation after it."""
+    kind: Literal["step"] = "step"
+
+
+class Abandon(msgspec.Struct, frozen=True, tag_field="kind", tag="abandon"):
+    """An episode that will not finish (the robot went away)."""
+
+    actor_id: Id
+    episode_id: Id
+
+
+def _plain(kind: Any) -> Callable[[Any], Any]:
+    """What turns a value of a plain field's type into the plain value that goes on the wire."""
+    if kind in (bool, int, float, str):
+        return typing.cast(Callable[[Any], Any], kind)
+    (inner,) = (member for member in typing.get_args(kind) if member is not type(None))  # X | None
+    convert = _plain(inner)
+    return lambda value: None if value is None else convert(value)
+
+
+_HINTS = typing.get_type_hints(StepRecord)
+_WIRE_SCALARS = tuple((name, _plain(_HINTS[name])) for name in STEP_SCALARS)
+_REQUIRED = tuple(f.name for f in dataclasses.fields(StepRecord) if f.name in STEP_SCALARS and f.default is not None)
+"""A step message carries every plain field; one that may be null may also be left out."""
 
 
 def step_message(
@@ -36,22 +79,10 @@ def step_message(
     record: StepRecord,
     final_observation: Mapping[str, Any] | None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    data = {
-        "kind": "step",
-        "actor_id": actor_id,
-        "episode_id": episode_id,
-        "step": step_index,
-        "intervened": bool(record.intervened),
-        "intervention_onset": bool(record.intervention_onset),
-        "source": record.source,
-        "terminated": bool(record.terminated),
-        "truncated": bool(record.truncated),
-        "success": None if record.success is None else bool(record.success),
-        "stamp": float(record.stamp),
-        "wall_time": float(record.wall_time),
-        "policy_version": int(record.policy_version),
-        "final": final_observation is not None,
-    }
+    data: dict[str, Any] = {"kind": "step", "actor_id": actor_id, "episode_id": episode_id, "step": step_index}
+    for name, plain in _WIRE_SCALARS:
+        data[name] = plain(getattr(record, name))
+    data["final"] = final_observation is not None
     arrays: dict[str, np.ndarray] = {
         "state": np.asarray(record.state, dtype=np.float32),
         "policy_action": np.asarray(record.policy_action, dtype=np.float32),
@@ -67,7 +98,7 @@ def step_message(
 
 
 def abandon_message(actor_id: str, episode_id: str) -> dict[str, Any]:
-    return {"kind": "abandon", "actor_id": actor_id, "episode_id": episode_id}
+    return typing.cast(dict[str, Any], msgspec.to_builtins(Abandon(actor_id, episode_id)))
 
 
 @dataclass
@@ -77,12 +108,6 @@ class ReceivedStep:
     step: int
     record: StepRecord
     final_observation: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Abandon:
-    actor_id: str
-    episode_id: str
 
 
 @dataclass(frozen=True)
@@ -102,34 +127,6 @@ class StepShape:
         return SizeLimits(max_arrays=arrays, max_array_bytes=largest, max_total_bytes=arrays * largest)
 
 
-SPARE_CAMERAS = 2
-"""Cameras a step may carry beyond those the receiver uses (and ignores)."""
-MAX_ID = 256
-"""Longest actor or episode id."""
-_INT64 = 2**63
-
-
-def _field(data: Mapping[str, Any], name: str, kinds: tuple[type, ...]) -> Any:
-    value = data.get(name)
-    if type(value) not in kinds:
-        raise TransitionError(f"step message field {name!r} must be {' or '.join(k.__name__ for k in kinds)}")
-    return value
-
-
-def _id(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    if type(value) is not str or not 0 < len(value) <= MAX_ID:
-        raise TransitionError(f"field {name!r} must be a string of 1 to {MAX_ID} characters")
-    return value
-
-
-def _number(data: Mapping[str, Any], name: str) -> float:
-    value = float(_field(data, name, (float, int)))
-    if not math.isfinite(value):
-        raise TransitionError(f"step message field {name!r} must be finite")
-    return value
-
-
 def _data(message: Message) -> dict[str, Any]:
     data = message.header.get("data")
     if type(data) is not dict:
@@ -143,7 +140,7 @@ def read_transition(message: Message, shape: StepShape | None = None) -> Receive
     data = _data(message)
     kind = data.get("kind", "step")
     if kind == "abandon":
-        return Abandon(_id(data, "actor_id"), _id(data, "episode_id"))
+        return checked(data, Abandon, TransitionError, "abandon message")
     if kind != "step":
         raise TransitionError(f"unknown message kind {kind!r}")
     return read_step(message, shape)
@@ -156,49 +153,30 @@ def read_step(message: Message, shape: StepShape | None = None) -> ReceivedStep:
     for name in ("state", "policy_action", "action"):
         if name not in arrays:
             raise TransitionError(f"step message lacks array {name!r}")
-    source = _field(data, "source", (str,))
-    if source not in SOURCES:
-        raise TransitionError(f"unknown source {source!r}")
-    success = data.get("success")
-    if success is not None and type(success) is not bool:
-        raise TransitionError("'success' must be true, false or null")
-    step = _field(data, "step", (int,))
-    policy_version = _field(data, "policy_version", (int,))
-    if not 0 <= step < 2**31 or not -_INT64 <= policy_version < _INT64:
-        raise TransitionError("'step' must lie in [0, 2**31) and 'policy_version' in int64")
-    images = {key.split("/", 1)[1]: array for key, array in arrays.items() if key.startswith("image/")}
-    record = StepRecord(
-        state=arrays["state"],
-        images=images,
-        policy_action=arrays["policy_action"],
-        action=arrays["action"],
-        intervened=_field(data, "intervened", (bool,)),
-        intervention_onset=_field(data, "intervention_onset", (bool,)),
-        source=source,
-        terminated=_field(data, "terminated", (bool,)),
-        truncated=_field(data, "truncated", (bool,)),
-        success=success,
-        stamp=_number(data, "stamp"),
-        wall_time=_number(data, "wall_time"),
-        policy_version=policy_version,
+    header = checked(data, StepHeader, TransitionError, "step message")
+    missing = [name for name in _REQUIRED if name not in data]
+    if missing:
+        raise TransitionError(f"step message lacks {', '.join(missing)}")
+    fields = {name: data[name] for name in STEP_SCALARS if name in data}
+    fields["state"], fields["policy_action"], fields["action"] = (
+        arrays["state"],
+        arrays["policy_action"],
+        arrays["action"],
     )
+    fields["images"] = _prefixed(arrays, "image/")
+    record = checked(fields, StepRecord, TransitionError, "step message")
     final = None
-    if _field(data, "final", (bool,)):
+    if header.final:
         if "final_state" not in arrays:
             raise TransitionError("a final step message lacks 'final_state'")
-        final = {
-            "state": arrays["final_state"],
-            "images": {k.split("/", 1)[1]: a for k, a in arrays.items() if k.startswith("final_image/")},
-        }
+        final = {"state": arrays["final_state"], "images": _prefixed(arrays, "final_image/")}
     if shape is not None:
         _check_shape(record, final, shape)
-    return ReceivedStep(
-        actor_id=_id(data, "actor_id"),
-        episode_id=_id(data, "episode_id"),
-        step=step,
-        record=record,
-        final_observation=final,
-    )
+    return ReceivedStep(header.actor_id, header.episode_id, header.step, record, final)
+
+
+def _prefixed(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {key[len(prefix) :]: array for key, array in arrays.items() if key.startswith(prefix)}
 
 
 def _check_shape(record: StepRecord, final: dict[str, Any] | None, shape: StepShape) -> None:

@@ -6,7 +6,7 @@ weights without waiting for the next version. `WeightsSubscriber.latest()` drain
 arrived and keeps only the newest version; older or repeated versions are ignored.
 Weights travel as plain numeric arrays described in the header (no pickle).
 
-Header: {"type": "weights", "version": int, "data": {...}} plus one frame per array.
+Header (`WeightsMessage`): {"type": "weights", "version": int, "data": {...}} plus one frame per array.
 
 A subscriber takes weights up to `WEIGHTS_LIMITS` by default (generous: far above the largest
 policy the learner builds); a caller that knows its policy's size may pass tighter limits.
@@ -18,17 +18,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import numpy as np
 import zmq
 
 from wire.codec import HEADER_ONLY, MAX_ARRAY_BYTES, MAX_ARRAYS, SizeLimits, WireError, encode
 from wire.ratelog import RateLimitedLog
 from wire.redial import Redialer
-from wire.transport import recv_frames, send_frames
+from wire.schema import checked
+from wire.security import SocketSetup
+from wire.sockets import open_socket
+from wire.transport import readable, recv_frames, send_frames
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,15 @@ JOIN_RESEND_S = 0.2
 """New subscribers within this long of a send share the next one."""
 MAX_READS = 64
 """Messages one call reads at most, so that a flood cannot hold the caller's loop."""
+
+
+class WeightsMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """The header of a weights message; the arrays are its frames."""
+
+    type: Literal["weights"] = "weights"
+    version: int
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The policy's settings, the publish time: plain values."""
 
 
 @dataclass
@@ -55,16 +68,19 @@ class WeightsPublisher:
         address: str,
         *,
         context: zmq.Context | None = None,
-        secure: Callable[[zmq.Socket], None] | None = None,
+        secure: SocketSetup | None = None,
     ) -> None:
-        self._socket = (context or zmq.Context.instance()).socket(zmq.XPUB)
-        self._socket.linger = 0
-        self._socket.sndhwm = 2
-        self._socket.setsockopt(zmq.XPUB_VERBOSE, 1)  # hear every new subscriber
-        HEADER_ONLY.apply(self._socket)  # what comes in is (un)subscriptions
-        if secure is not None:
-            secure(self._socket)
-        self._socket.bind(address)
+        # What comes in is (un)subscriptions: header-sized; XPUB_VERBOSE: hear every new subscriber.
+        self._socket = open_socket(
+            context,
+            zmq.XPUB,
+            address,
+            bind=True,
+            security=secure,
+            limits=HEADER_ONLY,
+            sndhwm=2,
+            options={zmq.XPUB_VERBOSE: 1},
+        )
         self._latest: list[Any] | None = None
         self.version = -1
         self.subscriptions = 0
@@ -74,7 +90,8 @@ class WeightsPublisher:
     def publish(self, version: int, arrays: Mapping[str, np.ndarray], data: Mapping[str, Any] | None = None) -> None:
         if version <= self.version:
             raise ValueError(f"weights version {version} is not above the last published ({self.version})")
-        frames = encode({"type": "weights", "version": version, "data": dict(data or {})}, arrays)
+        header = WeightsMessage(version=version, data=dict(data or {}))
+        frames = encode(msgspec.structs.asdict(header), arrays)
         self._latest = [bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f for f in frames]
         self.version = version
         self._send()
@@ -89,7 +106,7 @@ class WeightsPublisher:
     def poll(self) -> None:
         """Serve new subscribers the newest version; call regularly."""
         for _ in range(MAX_READS):
-            if not self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+            if not readable(self._socket):
                 break
             message = self._socket.recv()
             if message[:1] == b"\x01":
@@ -108,18 +125,13 @@ class WeightsSubscriber:
         address: str,
         *,
         context: zmq.Context | None = None,
-        secure: Callable[[zmq.Socket], None] | None = None,
+        secure: SocketSetup | None = None,
         limits: SizeLimits = WEIGHTS_LIMITS,
     ) -> None:
         self.limits = limits
-        self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
-        self._socket.linger = 0
-        self._socket.rcvhwm = 2
-        limits.apply(self._socket)
-        if secure is not None:
-            secure(self._socket)
-        self._socket.setsockopt(zmq.SUBSCRIBE, b"")
-        self._socket.connect(address)
+        self._socket = open_socket(
+            context, zmq.SUB, address, bind=False, security=secure, limits=limits, rcvhwm=2, subscribe=b""
+        )
         self.version = -1
         self.rejected = 0
         self._log = RateLimitedLog(log)
@@ -134,7 +146,7 @@ class WeightsSubscriber:
             self._log.flush()
             return None
         for _ in range(MAX_READS):
-            if not self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+            if not readable(self._socket):
                 break
             frames = recv_frames(self._socket)
             try:
@@ -142,12 +154,13 @@ class WeightsSubscriber:
             except WireError as exc:
                 self._reject(exc.message)
                 continue
-            version, data = message.header.get("version"), message.header.get("data", {})
-            if message.header.get("type") != "weights" or type(version) is not int or type(data) is not dict:
-                self._reject("not a weights message with an int 'version' and a map 'data'")
+            try:
+                header = checked(message.header, WeightsMessage, ValueError, "not a weights message")
+            except ValueError as exc:
+                self._reject(str(exc))
                 continue
-            if version > self.version and (newest is None or version > newest.version):
-                newest = Weights(version, message.arrays, data, time.monotonic())
+            if header.version > self.version and (newest is None or header.version > newest.version):
+                newest = Weights(header.version, message.arrays, header.data, time.monotonic())
         if newest is not None:
             self.version = newest.version
         return newest

@@ -10,17 +10,19 @@ import importlib
 from typing import Any
 
 from robot_server.backends.base import Cameras, Rig, Station
+from robot_server.backends.franka.config import FrankaArmConfig
 from robot_server.backends.mujoco_sim.config import SimCamerasConfig, SimConfig
 from robot_server.backends.no_cameras import NoCamerasConfig
 from robot_server.backends.realsense.config import RealSenseConfig
 
-ArmConfig = SimConfig
+ArmConfig = SimConfig | FrankaArmConfig
 """The settings of any arm backend; `type` names it."""
 CameraConfig = SimCamerasConfig | RealSenseConfig | NoCamerasConfig
 """The settings of any camera backend; `type` names it."""
 
 ARM_BACKENDS: dict[str, str] = {
     "sim": "robot_server.backends.mujoco_sim.backend:SimRig",
+    "franka": "robot_server.backends.franka.backend:FrankaBackend",
 }
 CAMERA_BACKENDS: dict[str, str] = {
     "sim": "robot_server.backends.mujoco_sim.backend:sim_cameras",

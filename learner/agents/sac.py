@@ -3,7 +3,7 @@
 One `update` = `utd_ratio` critic steps, each on a fresh batch, then one actor and one
 temperature step on the last batch:
 
-    features  = encoder(shifted obs)                      # gradients from the critic loss only
+    features  = encoder(shifted obs)                      # gradients from the critic step only
     next      = encoder(shifted next obs)                 # no gradient, encoded once
     a', logp' = actor(next)
     target    = r + gamma (1 - terminated) (min over a random 2 of the E target critics of
@@ -13,7 +13,8 @@ temperature step on the last batch:
     actor     = alpha logp(a~pi | features) - mean over critics of Q(features, a)   (features detached)
                 + w max(|Q|, 1) bc                        # TD3+BC's scaling, at least 1
     alpha     = alpha (-logp - target_entropy)
-    bc        = mean (tanh(mean of pi(features)) - a)^2 over the imitated rows (`bc_rows`), w = bc_weight
+    bc        = mean (tanh(mean of pi(features)) - a)^2 over the imitated rows (`bc_rows`) and the
+                action dimensions (`imitation_loss`, as the BC agent's), w = bc_weight
 
 Each image batch is encoded once and its features shared by all critics; the ensemble is one
 set of batched weight tensors (`CriticEnsemble`), the target critics a Polyak-averaged copy.
@@ -23,27 +24,23 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from learner.agents.base import NextBatch, PolicyAgent, imitation_loss
 from learner.batch import TensorBatch
 from learner.config import LearnerConfig
-from learner.networks import Actor, CriticEnsemble, ObservationEncoder
+from learner.networks import CriticEnsemble
 
 
-class SACAgent(nn.Module):
+class SACAgent(PolicyAgent):
     def __init__(self, config: LearnerConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = ObservationEncoder(config)
-        self.actor = Actor(self.encoder.output_dim, config.hidden_dims, config.action_dim)
+        super().__init__(config)
         critic_in = self.encoder.output_dim + config.action_dim
         self.critic = CriticEnsemble(config.critic_ensemble, critic_in, config.hidden_dims)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(config.init_temperature)))
-        self.generator = torch.Generator().manual_seed(config.seed + 1)
         critic_parameters = [p for p in (*self.encoder.parameters(), *self.critic.parameters()) if p.requires_grad]
         self.optimizers = {
             "critic": torch.optim.Adam(critic_parameters, lr=config.critic_lr),
@@ -51,7 +48,8 @@ class SACAgent(nn.Module):
             "temperature": torch.optim.Adam([self.log_temperature], lr=config.temperature_lr),
         }
 
-    def update(self, next_batch: Callable[[], TensorBatch]) -> dict[str, float]:
+    def update(self, next_batch: NextBatch) -> dict[str, float]:
+        self.train()
         metrics: dict[str, float] = {}
         for _ in range(self.config.utd_ratio):
             batch = next_batch()
@@ -102,7 +100,7 @@ class SACAgent(nn.Module):
         return imitate
 
     def _bc_loss(self, features: torch.Tensor, batch: TensorBatch, imitate: torch.Tensor) -> torch.Tensor:
-        return (self.actor.deterministic(features[imitate]) - batch.action[imitate]).square().mean()
+        return imitation_loss(self.actor.deterministic(features[imitate]), batch.action[imitate])
 
     def _actor_and_temperature_step(self, features: torch.Tensor, batch: TensorBatch) -> dict[str, float]:
         self.critic.requires_grad_(False)
