@@ -29,6 +29,7 @@ from learner.config import LearnerConfig
 from learner.policy import Policy
 from robot_server.client import RobotError, RobotUnavailable
 from wire.lifecycle import stop_on_signals
+from wire.ratelog import RateLimitedLog
 from wire.reliable_sender import QueueFull, ReliableSender, new_stream_id
 from wire.security import Security, client_keys
 from wire.status import StatusPublisher, StatusSubscriber
@@ -58,6 +59,9 @@ class Actor:
         self.weight_latency: collections.deque[float] = collections.deque(maxlen=100)
         self.recent: collections.deque[tuple[bool, float, int]] = collections.deque(maxlen=20)
         self.learner_progress: dict[str, Any] = {}
+        self.rejected_weights = 0
+        """Weights that did not fit (a wrong config, missing or misshapen arrays): ignored."""
+        self._weights_log = RateLimitedLog(log)
         self.state = "starting"
         self._stop = False
         secure = _learner_security(config)
@@ -104,14 +108,18 @@ class Actor:
         if weights is None:
             return False
         config = weights.data.get("config")
-        if self.policy is None or (config is not None and config != self.policy_config):
-            if config is None:
-                log.warning("weights version %d carry no policy config; ignored", weights.version)
-                return False
-            self.policy = Policy(LearnerConfig.from_dict(config), seed=self.config.seed)
-            self.policy_config = config
-        assert self.policy is not None
-        self.policy.load_arrays(weights.arrays)
+        policy = self.policy
+        try:
+            if policy is None or (config is not None and config != self.policy_config):
+                if config is None:
+                    raise ValueError("they carry no policy config")
+                policy = Policy(LearnerConfig.from_dict(config), seed=self.config.seed)
+            policy.load_arrays(weights.arrays)  # checks every array before it copies any
+        except (ValueError, TypeError, KeyError) as exc:
+            self.rejected_weights += 1
+            self._weights_log.warning("weights", "weights version %d ignored: %s", weights.version, exc)
+            return False
+        self.policy, self.policy_config = policy, config if config is not None else self.policy_config
         self.version = weights.version
         published = weights.data.get("published")
         if isinstance(published, float):

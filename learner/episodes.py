@@ -18,15 +18,20 @@ from typing import Any
 import numpy as np
 
 from learner.labels import RewardRule
+from wire.ratelog import RateLimitedLog
 from wire.records import EpisodeRecord
 
 log = logging.getLogger(__name__)
+
 
 Frame = tuple[np.ndarray, Mapping[str, np.ndarray]]
 """An observation as it is stored: (state, {camera: uint8 image})."""
 StreamKey = tuple[str, str]
 """(actor id, episode id)."""
 FINISHED_REMEMBERED = 10_000
+MAX_OPEN_EPISODES = 256
+"""Episodes in flight at once, over all actors; beyond it the one idle longest is dropped (a
+peer inventing episode ids cannot make the learner hold an observation for each)."""
 
 
 @dataclass
@@ -121,6 +126,9 @@ class StepAssembler:
         """Recently finished episodes: a step of one of them arriving again is a duplicate."""
         self.gaps = 0
         self.duplicates = 0
+        self.dropped = 0
+        """Episodes given up because too many were open at once."""
+        self._log = RateLimitedLog(log)
 
     def push(
         self,
@@ -146,10 +154,13 @@ class StepAssembler:
             self.duplicates += 1
             return [], None
         if state is None:
+            self._make_room()
             state = self.streams[key] = StreamState()
+        else:
+            self.streams[key] = self.streams.pop(key)  # most recently heard last
         if step > state.next_step:
             self.gaps += 1
-            log.warning("stream %s: steps %d..%d never arrived", key, state.next_step, step - 1)
+            self._log.warning("gap", "stream %s: steps %d..%d never arrived", key, state.next_step, step - 1)
             state.pending = None
         first_success = success == 1 and not state.succeeded
         state.succeeded = state.succeeded or success == 1
@@ -178,6 +189,15 @@ class StepAssembler:
             takeovers=state.takeovers,
         )
         return completed, summary
+
+    def _make_room(self) -> None:
+        while len(self.streams) >= MAX_OPEN_EPISODES:
+            oldest = next(iter(self.streams))
+            del self.streams[oldest]
+            self.dropped += 1
+            self._log.warning(
+                "open-episodes", "episode %s dropped: more than %d open at once", oldest, MAX_OPEN_EPISODES
+            )
 
     def _complete(
         self,

@@ -382,3 +382,27 @@ def test_the_learner_process_comes_back_after_sigkill_whatever_it_was_sent(tmp_p
         peer.close(0)
         status.close()
     assert "Traceback" not in (tmp_path / "learner.log").read_text()
+
+
+def test_a_peer_inventing_episode_ids_cannot_grow_the_open_episodes() -> None:
+    from learner.episodes import MAX_OPEN_EPISODES, StepAssembler
+    from learner.labels import RewardRule
+
+    assembler = StepAssembler(RewardRule(intervention_penalty=-1.0, task_reward=False))
+    frame = (np.zeros(2, np.float32), {})
+    for index in range(MAX_OPEN_EPISODES * 3):
+        assembler.push(
+            ("actor", f"made-up-{index}"),
+            0,
+            frame,
+            np.zeros(2, np.float32),
+            intervened=False,
+            intervention_onset=False,
+            terminated=False,
+            truncated=False,
+            success=0,
+            next_observation=None,
+        )
+    assert len(assembler.streams) == MAX_OPEN_EPISODES
+    assert assembler.dropped == 2 * MAX_OPEN_EPISODES
+    assert ("actor", f"made-up-{MAX_OPEN_EPISODES * 3 - 1}") in assembler.streams  # the newest stay
