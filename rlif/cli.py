@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import tyro
 
@@ -59,15 +59,18 @@ class CheckConfig:
     """Request address of a running robot server."""
     images: bool = True
     """Check the image configuration (False: state-only)."""
+    mode: Literal["lockstep", "realtime"] | None = None
+    """The mode to check the environment in; None: the server's current mode."""
     hardware: bool = False
     """Run the first-run checklist of the arm instead: read the state, move 1 cm out and back
     slowly, gripper, STOP, watchdog; stops at the first failure."""
 
 
 def check(config: CheckConfig) -> int:
+    from robot_server.client import RobotClient
+
     if config.hardware:
         from robot_server.checklist import Checklist
-        from robot_server.client import RobotClient
 
         with RobotClient(config.server) as client:
             return 0 if Checklist(client).run() else 1
@@ -76,7 +79,11 @@ def check(config: CheckConfig) -> int:
 
     from actor.env import EnvConfig, RobotEnv
 
-    env = RobotEnv(EnvConfig(server=config.server, images=config.images))
+    mode = config.mode
+    if mode is None:
+        with RobotClient(config.server) as client:
+            mode = client.info()["mode"]
+    env = RobotEnv(EnvConfig(server=config.server, images=config.images, mode=mode))
     try:
         check_env(env, skip_render_check=True)
         print("check_env passed:", env.observation_space)

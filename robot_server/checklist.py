@@ -17,7 +17,7 @@ from robot_server.client import RobotClient, RobotError
 
 STEP = 0.002
 """Metres per command of the slow move (at 10 commands/s: 2 cm/s)."""
-REACHED = 0.003
+REACHED = 0.005
 """How close the TCP must come to where it was sent, metres."""
 
 
@@ -75,23 +75,27 @@ class Checklist:
         return f"TCP at {np.round(state['tcp_pos'], 3).tolist()}, gripper {state['gripper_width'] * 1000:.0f} mm"
 
     def _go(self, target: np.ndarray) -> float:
-        """Slowly, in steps of STEP; the distance left at the end, metres."""
+        """Slowly, in steps of STEP; the distance left at the end to where the server sent the arm
+        (the target as its limits let it be: an arm outside the box is brought back in), metres."""
         position = np.array(self._state()["tcp_pos"])
+        accepted = position
         while np.linalg.norm(target - position) > 1e-9:
             step = target - position
             position = position + step * min(1.0, STEP / float(np.linalg.norm(step)))
-            self.client.move(position)
+            accepted = np.array(self.client.move(position).data["target_pos"])
             self._wait(0.1)
         deadline = time.monotonic() + self.timeout
         while True:
-            left = float(np.linalg.norm(target - np.array(self._state()["tcp_pos"])))
+            self.client.move(accepted)  # the watchdog holds the arm once commands stop
+            left = float(np.linalg.norm(accepted - np.array(self._state()["tcp_pos"])))
             if left <= REACHED or time.monotonic() > deadline:
                 return left
             self._wait(0.1)
 
     def move_out_and_back(self) -> str:
-        start = np.array(self._state()["tcp_pos"])
-        centre = (np.array(self.limits["workspace_min"]) + np.array(self.limits["workspace_max"])) / 2
+        low, high = np.array(self.limits["workspace_min"]), np.array(self.limits["workspace_max"])
+        start = np.clip(np.array(self._state()["tcp_pos"]), low, high)  # back into the box first
+        centre = (low + high) / 2
         towards = centre - start
         direction = towards / np.linalg.norm(towards) if np.linalg.norm(towards) > 1e-6 else np.array([0, 0, -1.0])
         out = start + direction * self.distance

@@ -57,12 +57,13 @@ class RobotService(ArmControl):
             if acting is not None:
                 self.ledger.check(acting.client, acting.seq, acting.deadline, now)
             reply_data, reply_arrays = command.handler(self, message, read_data(header, command.schema))
+            done = time.monotonic()  # a reset on hardware takes seconds: the clocks start when it ends
             if acting is not None:
                 self.ledger.accept(acting.client, acting.seq, now)
-                self.last_command_time = now
+                self.last_command_time = done
                 self.link_established = True
             if header.client is not None and header.client == self.ledger.controller:
-                self.last_request_time = now
+                self.last_request_time = done
             return ok_reply(reply_data, reply_arrays)
         except WireError as exc:
             self.rejected[str(exc.code)] += 1

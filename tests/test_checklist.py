@@ -27,3 +27,16 @@ def test_the_checklist_stops_at_the_first_failure(start_server) -> None:
     with running.client() as client:
         assert not Checklist(client, report=lines.append).run()
     assert len(lines) == 1 and lines[0].startswith("FAIL  read the state") and "cartesian reflex" in lines[0]
+
+
+@pytest.mark.parametrize("mode", ["realtime", "lockstep"])
+def test_rlif_check_runs_gymnasiums_checker_in_the_servers_mode(start_server, capsys, mode: str) -> None:
+    from rlif.cli import main
+
+    running = start_server(mode=mode)
+    try:
+        main(["check", "--server", running.address])
+    except SystemExit as exit_:
+        assert exit_.code in (0, None)
+    assert "check_env passed" in capsys.readouterr().out
+    assert running.service.mode == mode
