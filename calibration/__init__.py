@@ -1,1 +1,3 @@
-"""Calibration: built by a later issue."""
+"""Calibration against a running robot server (`rlif calibrate intrinsics|handeye|workspace|crops`):
+camera intrinsics and hand-eye poses from a ChArUco board, the workspace box, the policy's crops.
+See docs/calibration.md."""

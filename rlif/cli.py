@@ -18,6 +18,8 @@ import tyro
 
 from actor.config import ActorConfig, EvalConfig
 from actor.record import RecordConfig
+from calibration.cli import calibrate
+from calibration.config import CalibrateConfig
 from learner.service_config import LearnerServiceConfig
 from rlif import learner_cli, pair_cli, teleop_cli
 from rlif.config_files import parse_with_config_file
@@ -194,6 +196,12 @@ COMMANDS: dict[str, Command] = {
         learner_cli.PlotConfig,
         learner_cli.plot,
         "Render PNG learning curves (success and intervention rate against env steps and wall time).",
+        logs=False,
+    ),
+    "calibrate": Command(
+        CalibrateConfig,
+        calibrate,
+        "Calibrate against a running robot server: camera intrinsics, hand-eye poses, the workspace box, crops.",
         logs=False,
     ),
 }

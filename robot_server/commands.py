@@ -74,6 +74,7 @@ def info(service: ArmControl, message: Message, data: Any) -> Reply:
     return {
         "backend": backend.arm.name,
         "cameras": {name: list(service.readings.pipeline.sizes[name]) for name in cameras.names},
+        "camera_calibration": service.camera_calibration,
         "limits": service.limits.as_dict(),
         "mode": service.mode,
         "modes": ["realtime", "lockstep"] if backend.clock is not None else ["realtime"],

@@ -42,6 +42,9 @@ class ServerConfig:
     """Start-up mode; clients switch with `set_mode`. Lockstep is simulation only."""
     limits: Path = DEFAULT_LIMITS_FILE
     """The safety limits file."""
+    calibration: Path | None = None
+    """Camera calibration file written by `rlif calibrate intrinsics|handeye`: each camera's pose
+    (and measured intrinsics), reported by `info` under `camera_calibration`."""
     control_period: float = 0.1
     """Seconds of simulated time one lockstep `step` advances."""
     action_scale: ActionScale = field(default_factory=ActionScale)

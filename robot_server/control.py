@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from robot_server.backends.base import LOCKSTEP, ON_DEMAND_FRAMES, ArmState, Backend
+from robot_server.camera_calibration import served_calibration
 from robot_server.config import ServerConfig
 from robot_server.images import ImagePipeline
 from robot_server.ledger import CommandLedger
@@ -33,6 +34,10 @@ class ArmControl:
         self.limits = limits
         self._check_action_scale()
         self.readings = Readings(backend, limits.reference_quat, ImagePipeline(config.views, backend.cameras.sizes))
+        self.camera_calibration = served_calibration(
+            backend.cameras, config.views, self.readings.pipeline.sizes, config.calibration
+        )
+        """What `info` reports of each camera's intrinsics (as served) and pose."""
         self.ledger = CommandLedger()
         self.mode = "realtime"
         self.stopped = False

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from robot_server.backends.camera_model import CameraCalibration
+
 LOCKSTEP = "lockstep"
 """The rig has a clock that advances only when asked (simulation)."""
 SUCCESS_ORACLE = "success_oracle"
@@ -127,6 +129,10 @@ class Cameras(Protocol):
 
     def sync(self, now: float) -> None:
         """Real-time mode: capture frames that are due (no-op where a device thread does it)."""
+
+    def calibration(self) -> dict[str, CameraCalibration]:
+        """Each camera's intrinsics for its frames as delivered (before the server's crop and
+        resize), and its pose where the backend knows it; a camera it knows nothing of is absent."""
 
     def close(self) -> None: ...
 

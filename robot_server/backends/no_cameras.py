@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from robot_server.backends.base import CameraFrame
+from robot_server.backends.camera_model import CameraCalibration
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class NoCameras:
         return {}
 
     def latest(self, names: tuple[str, ...]) -> dict[str, CameraFrame]:
+        return {}
+
+    def calibration(self) -> dict[str, CameraCalibration]:
         return {}
 
     def set_on_demand(self, on_demand: bool) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 import mujoco
 import numpy as np
 
 from robot_server.backends.base import LOCKSTEP, ON_DEMAND_FRAMES, SUCCESS_ORACLE, ArmState, CameraFrame, Station
+from robot_server.backends.camera_model import CameraCalibration, Extrinsics, pinhole_from_fovy
 from robot_server.backends.mujoco_sim.config import SimCamerasConfig, SimConfig
 from robot_server.backends.mujoco_sim.world import HOME_JOINTS, MujocoWorld
 
@@ -145,6 +146,31 @@ class SimCameras:
 
     def faults(self) -> dict[str, str]:
         return {}
+
+    def calibration(self) -> dict[str, CameraCalibration]:
+        """The model's ground truth: a distortion-free pinhole from each camera's fovy, and its pose
+        (in the base frame, which is the world's, for a camera fixed in the world; in the TCP frame
+        for one on the arm)."""
+        world = self.world
+        found = {}
+        for name in self.names:
+            fovy = float(world.model.camera(name).fovy[0])
+            position, rotation = world.camera_pose(name)
+            frame: Literal["base", "tcp"] = "base" if world.camera_body(name) == 0 else "tcp"
+            if frame == "tcp":
+                tcp_pos, tcp_quat = world.tcp_pose()
+                tcp_matrix = np.empty(9)
+                mujoco.mju_quat2Mat(tcp_matrix, tcp_quat)
+                tcp_rotation = tcp_matrix.reshape(3, 3)
+                position, rotation = tcp_rotation.T @ (position - tcp_pos), tcp_rotation.T @ rotation
+            quat = np.empty(4)
+            mujoco.mju_mat2Quat(quat, rotation.ravel())
+            quat = -quat if quat[0] < 0 else quat
+            x, y, z = position.tolist()
+            w, qx, qy, qz = quat.tolist()
+            pose = Extrinsics(frame, (x, y, z), (w, qx, qy, qz), "sim")
+            found[name] = CameraCalibration(pinhole_from_fovy(self.width, self.height, fovy), pose)
+        return found
 
     def set_on_demand(self, on_demand: bool) -> None:
         self.on_demand = on_demand

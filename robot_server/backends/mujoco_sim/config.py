@@ -3,8 +3,44 @@ without MuJoCo, so that configuration never loads the simulation."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+
+@dataclass(frozen=True)
+class SimBoardConfig:
+    """A printed ChArUco calibration board in the simulated scene (`arm: {board: {mount: table}}`).
+
+    The board's frame is OpenCV's: origin at the outer corner of the board image's top-left square,
+    x along its `squares_x` squares, y along its `squares_y` squares, z into the board (away from
+    the printed side); the site `calibration_board` marks it. The texture is drawn with `cv2.aruco`
+    when the model is built (needs the `calibration` extra).
+    """
+
+    mount: Literal["none", "table", "hand"] = "none"
+    """none: no board; table: lying on the table (eye-in-hand calibration of the wrist camera);
+    hand: held by the hand, face up when the gripper points down (eye-to-hand: the front camera)."""
+    squares_x: int = 7
+    """Squares along the board's x axis."""
+    squares_y: int = 6
+    """Squares along the board's y axis."""
+    square_length: float = 0.035
+    """Side of a chessboard square, metres."""
+    marker_length: float = 0.026
+    """Side of an ArUco marker, metres."""
+    dictionary: str = "DICT_4X4_50"
+    """The markers' dictionary, by its `cv2.aruco` name."""
+    legacy: bool = False
+    """Draw the board as OpenCV before 4.6 did (`setLegacyPattern`), as many printed boards are."""
+    table_position: tuple[float, float, float] = (0.34, 0.0, 0.0005)
+    """mount table: where the board's centre lies, world frame, metres (printed side up)."""
+    table_yaw: float = 0.0
+    """mount table: turn of the board about the vertical, rad (0: its x along the world's x)."""
+    hand_position: tuple[float, float, float] = (0.17, 0.0, 0.005)
+    """mount hand: where the board's centre is in the TCP frame, metres (x: ahead of the fingers;
+    the board lies in the TCP's x-y plane, its x along the TCP's x)."""
+    pixels_per_square: int = 96
+    """Texture resolution."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +75,8 @@ class SimConfig:
     """Range of the cube's yaw at a randomised reset, rad."""
     lift_height: float = 0.05
     """Success: the cube's lift above its resting height, metres, while both fingers hold it."""
+    board: SimBoardConfig = field(default_factory=SimBoardConfig)
+    """An optional ChArUco calibration board in the scene (off by default)."""
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,24 @@ def _as_slice(indices: list[int]) -> slice | np.ndarray:
     return np.array(indices)
 
 
+def build_model(config: SimConfig) -> mujoco.MjModel:
+    """The scene's model; with a calibration board, built through `MjSpec` to add it."""
+    if config.board.mount == "none":
+        return mujoco.MjModel.from_xml_path(str(ASSET))
+    from robot_server.backends.mujoco_sim.board import add_board
+
+    spec = mujoco.MjSpec.from_file(str(ASSET))
+    add_board(spec, config.board)
+    return spec.compile()
+
+
 class MujocoWorld:
     """Owns the MuJoCo model and data; everything that touches them runs in one thread."""
 
     def __init__(self, config: SimConfig | None = None) -> None:
         config = config or SimConfig()
         self.config = config
-        model = mujoco.MjModel.from_xml_path(str(ASSET))
+        model = build_model(config)
         model.opt.timestep = config.physics_dt
         self.model = model
         self.data = mujoco.MjData(model)
@@ -113,6 +124,17 @@ class MujocoWorld:
         quat = np.empty(4)
         mujoco.mju_mat2Quat(quat, scratch.site_xmat[self._tcp])
         return scratch.site_xpos[self._tcp].copy(), (-quat if quat[0] < 0 else quat)
+
+    def camera_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Where camera `name` is now, world frame: its position and rotation matrix, with OpenCV's
+        axes (x right, y down, z along the view; MuJoCo's cameras look along their -z, y up)."""
+        camera = self.model.camera(name).id
+        rotation = self.data.cam_xmat[camera].reshape(3, 3) * np.array([1.0, -1.0, -1.0])
+        return self.data.cam_xpos[camera].copy(), rotation
+
+    def camera_body(self, name: str) -> int:
+        """The body camera `name` is fixed to (0: the world)."""
+        return int(self.model.cam_bodyid[self.model.camera(name).id])
 
     def tcp_velocity(self) -> tuple[np.ndarray, np.ndarray]:
         mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self._tcp, self._scratch_vel, 0)

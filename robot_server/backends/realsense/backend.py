@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 from robot_server.backends.base import CameraFault, CameraFrame
-from robot_server.backends.realsense.config import RealSenseConfig
+from robot_server.backends.camera_model import CameraCalibration, Intrinsics
+from robot_server.backends.realsense.config import RealSenseCameraConfig, RealSenseConfig
+from robot_server.backends.realsense.listing import list_cameras
 from robot_server.backends.realsense.reader import POLL, CameraReader
 from robot_server.backends.realsense.sources import ConnectedDevices, DeviceSource, Recordings
 from robot_server.backends.realsense.stream import CameraStream
@@ -30,6 +32,10 @@ class RealSenseCameras:
                     f"RealSense camera {camera.name!r}: no device with serial {camera.serial!r}; "
                     f"{source.where}: {sorted(found) or 'none'}"
                 )
+        self._calibration = {
+            camera.name: CameraCalibration(factory_intrinsics(found[camera.serial], camera))
+            for camera in config.cameras
+        }
         self.readers: dict[str, CameraReader] = {}
         try:
             for camera in config.cameras:
@@ -66,6 +72,10 @@ class RealSenseCameras:
         snapshots = {name: reader.snapshot() for name, reader in self.readers.items()}
         return {name: fault for name, (_, fault) in snapshots.items() if fault}
 
+    def calibration(self) -> dict[str, CameraCalibration]:
+        """Each camera's factory intrinsics for its colour mode (None where the device has none)."""
+        return dict(self._calibration)
+
     def set_on_demand(self, on_demand: bool) -> None:
         pass
 
@@ -84,3 +94,29 @@ def realsense_cameras(config: RealSenseConfig, rig: object = None) -> RealSenseC
     (the rig is not needed)."""
     source: DeviceSource = ConnectedDevices() if config.playback is None else Recordings(config.playback)
     return RealSenseCameras(config, source)
+
+
+def factory_intrinsics(device: object, camera: RealSenseCameraConfig) -> Intrinsics | None:
+    """The device's own calibration of the colour mode `camera` streams (RGB8 at its size and rate);
+    None where the device has none to give."""
+    try:
+        modes = list_cameras([device])[0]["colour_streams"]
+    except RuntimeError:  # a device that cannot list its modes: no factory calibration known
+        return None
+    for mode in modes:
+        wanted = (camera.width, camera.height, camera.fps, "rgb8")
+        if (mode["width"], mode["height"], mode["fps"], mode["format"]) == wanted and mode["intrinsics"]:
+            known = mode["intrinsics"]
+            coeffs = tuple(float(v) for v in known["coeffs"])
+            return Intrinsics(
+                camera.width,
+                camera.height,
+                float(known["fx"]),
+                float(known["fy"]),
+                float(known["ppx"]),
+                float(known["ppy"]),
+                coeffs if any(coeffs) else (),
+                str(known["model"]),
+                "device",
+            )
+    return None
