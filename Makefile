@@ -43,6 +43,7 @@ server: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/hadolint docker/Dockerfile
 
 bench: install
@@ -50,6 +51,8 @@ bench: install
 	$(BIN)/python benchmarks/teleop.py
 	$(BIN)/python benchmarks/learner.py
 	$(BIN)/python benchmarks/actor.py
+	$(BIN)/python benchmarks/cameras.py
+	$(BIN)/python benchmarks/franka_backend.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

@@ -41,12 +41,17 @@ from gymnasium.envs.registration import EnvSpec
 
 from robot_server.client import Reply, RobotClient
 
-STATE_SIZE = 13
 OVERRUN = 0.001
 """Real-time mode: a step that reaches its observation later than this past its deadline is an overrun."""
-STATE_LOW = np.array([-2.0] * 3 + [-np.pi] * 3 + [-5.0] * 3 + [-20.0] * 3 + [0.0], dtype=np.float32)
-STATE_HIGH = np.array([2.0] * 3 + [np.pi] * 3 + [5.0] * 3 + [20.0] * 3 + [0.2], dtype=np.float32)
-"""Physical bounds of the state vector (metres, rad, m/s, rad/s, metres)."""
+STATE_FIELDS: dict[str, tuple[int, float, float]] = {
+    "tcp_pos": (3, -2.0, 2.0),
+    "tcp_rotvec": (3, -np.pi, np.pi),
+    "tcp_linvel": (3, -5.0, 5.0),
+    "tcp_angvel": (3, -20.0, 20.0),
+    "gripper_width": (1, 0.0, 0.2),
+}
+"""Fields the state vector can be made of: their sizes and physical bounds (metres, rad, m/s,
+rad/s, metres). Which ones, in what order, is the server's to say (`info["state_vector"]`)."""
 SERVER_BOOKKEEPING = frozenset(
     {
         "stamp",
@@ -108,14 +113,18 @@ def wait_until(deadline: float) -> None:
         time.sleep(0)  # yield the GIL and the CPU without giving up the wake-up
 
 
-def state_vector(data: dict[str, Any]) -> np.ndarray:
-    vector = np.empty(STATE_SIZE, dtype=np.float32)
-    vector[0:3] = data["tcp_pos"]
-    vector[3:6] = data["tcp_rotvec"]
-    vector[6:9] = data["tcp_linvel"]
-    vector[9:12] = data["tcp_angvel"]
-    vector[12] = data["gripper_width"]
-    return vector
+def state_layout(fields: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds (low, high) of the state vector the server lays out as `fields`."""
+    unknown = sorted(set(fields) - set(STATE_FIELDS))
+    if unknown:
+        raise ValueError(f"the server's state vector names fields this env does not know: {unknown}")
+    low = np.concatenate([np.full(STATE_FIELDS[f][0], STATE_FIELDS[f][1]) for f in fields]).astype(np.float32)
+    high = np.concatenate([np.full(STATE_FIELDS[f][0], STATE_FIELDS[f][2]) for f in fields]).astype(np.float32)
+    return low, high
+
+
+def state_vector(data: dict[str, Any], fields: list[str]) -> np.ndarray:
+    return np.concatenate([np.asarray(data[field], dtype=np.float32).reshape(-1) for field in fields])
 
 
 class RobotEnv(gym.Env):
@@ -145,7 +154,9 @@ class RobotEnv(gym.Env):
         self.period = info["control_period"] if config.mode == "lockstep" else config.control_period
         self._camera_arg: bool | list[str] = list(config.cameras) if config.images else False
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(7,), dtype=np.float32)
-        spaces: dict[str, gym.Space] = {"state": gym.spaces.Box(STATE_LOW, STATE_HIGH, dtype=np.float32)}
+        self.state_fields = list(info["state_vector"])
+        low, high = state_layout(self.state_fields)
+        spaces: dict[str, gym.Space] = {"state": gym.spaces.Box(low, high, dtype=np.float32)}
         if config.images:
             spaces["images"] = gym.spaces.Dict(
                 {
@@ -164,7 +175,7 @@ class RobotEnv(gym.Env):
     # ------------------------------------------------------------------ helpers
 
     def _observation(self, reply: Reply) -> dict[str, Any]:
-        obs: dict[str, Any] = {"state": state_vector(reply.data)}
+        obs: dict[str, Any] = {"state": state_vector(reply.data, self.state_fields)}
         if self.config.images:
             obs["images"] = {name: np.array(reply.arrays[name]) for name in self.config.cameras}
         return obs

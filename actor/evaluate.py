@@ -81,9 +81,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
             obs, info = env.reset(seed=int(rng.integers(2**31)))
             video = None
             if config.video_dir is not None and "images" in obs:
-                video = EpisodeVideo(
-                    config.video_dir / f"episode_{episode:03d}.mp4", fps=round(1 / robot.period)
-                )
+                video = EpisodeVideo(config.video_dir / f"episode_{episode:03d}.mp4", fps=round(1 / robot.period))
             done, steps, assisted = False, 0, False
             while not done:
                 action = policy.act(obs, deterministic=True)

@@ -98,7 +98,11 @@ class Actor:
 
     def _open_env(self) -> InterventionWrapper:
         env = RobotEnv(self.config.env)
-        intervention = dataclasses.replace(self.config.intervention, actor_id=self.config.actor_id)
+        intervention = dataclasses.replace(
+            self.config.intervention,
+            actor_id=self.config.actor_id,
+            record_episodes=self.config.episode_dir is not None,  # built only when they are written
+        )
         return InterventionWrapper(env, intervention)
 
     # ------------------------------------------------------------------ weights and pacing

@@ -223,7 +223,7 @@ def sim_server_reading(samples: int) -> dict[str, float]:
     frame's capture stamp until an observation carrying it is received."""
     station = SimBackend(cameras=SimCamerasConfig(image_height=128, image_width=128, cameras=("front",)))
     server, thread, client = _serve(station)
-    latencies = []
+    latencies: list[float] = []
     seen = -1
     try:
         while len(latencies) < samples:

@@ -58,7 +58,7 @@ def limits_text(low: np.ndarray, high: np.ndarray, limits: dict[str, Any], note:
     def row(values: Sequence[float] | np.ndarray) -> str:
         return "[" + ", ".join(f"{float(v):.4f}" for v in values) + "]"
 
-    return f"""# Safety limits of the robot server (DESIGN section 5), written by `rlif calibrate workspace`
+    return f"""# Safety limits of the robot server (docs/server.md, "Safety"), written by `rlif calibrate workspace`
 # on {now()}: {note}.
 # The sections other than the workspace are those the server ran with then.
 

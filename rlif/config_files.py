@@ -12,12 +12,15 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tyro
 import yaml
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class ConfigFileError(ValueError):
@@ -48,7 +51,7 @@ def apply_overrides(config: T, overrides: dict[str, Any], where: str = "") -> T:
             changes[name] = tuple(value)
         else:
             changes[name] = value
-    return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+    return dataclasses.replace(config, **changes)
 
 
 def _variant(owner: type, name: str, kind: Any, where: str) -> Any:

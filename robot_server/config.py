@@ -10,15 +10,16 @@ from robot_server.backends.mujoco_sim.config import SimCamerasConfig, SimConfig
 from robot_server.backends.registry import ArmConfig, CameraConfig
 from robot_server.images import ViewConfig
 from robot_server.limits import DEFAULT_LIMITS_FILE
+from wire.action import ROTATION_SCALE, TRANSLATION_SCALE
 
 
 @dataclass(frozen=True)
 class ActionScale:
     """What a normalised action of 1.0 means, per control period."""
 
-    translation: float = 0.03
+    translation: float = TRANSLATION_SCALE
     """Metres of TCP translation per unit action, per axis."""
-    rotation: float = 0.15
+    rotation: float = ROTATION_SCALE
     """Radians of TCP rotation per unit action, per axis (rotation vector, base frame)."""
 
 

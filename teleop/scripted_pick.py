@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from wire.action import ROTATION_SCALE, TRANSLATION_SCALE
 from wire.geometry import quat_from_rotvec, quat_mul, rotation_between
 
 GRIPPER_DOWN = np.array([0.0, 1.0, 0.0, 0.0])
@@ -23,9 +24,9 @@ GRIPPER_CLOSED_WIDTH = 0.07
 
 @dataclass(frozen=True)
 class PickGains:
-    translation_scale: float = 0.03
+    translation_scale: float = TRANSLATION_SCALE
     """Metres per unit action (the server's action_scale.translation)."""
-    rotation_scale: float = 0.15
+    rotation_scale: float = ROTATION_SCALE
     """Radians per unit action (the server's action_scale.rotation)."""
     approach_height: float = 0.08
     """Height of the pre-grasp pose above the cube centre, metres."""

@@ -33,7 +33,7 @@ def actor() -> Iterator[Actor]:
     )
     made = Actor(config)
     yield made
-    made.sender.flush = lambda timeout: True  # type: ignore[method-assign]  (no learner to acknowledge)
+    made.sender.flush = lambda timeout: True  # type: ignore[method-assign]  # no learner to acknowledge
     made.close()
 
 
@@ -46,8 +46,9 @@ def test_weights_that_do_not_fit_are_ignored_and_the_policy_kept(actor: Actor) -
     good = Policy(SMALL, seed=0).arrays()
     assert offer(actor, Weights(1, dict(good), {"config": SMALL.to_dict()}))
     kept = actor.policy
+    assert kept is not None
     observation = {"state": np.zeros(13, np.float32), "images": {}}
-    before = kept.act(observation) if kept is not None else None
+    before = kept.act(observation)
     bad_offers = [
         Weights(2, dict(good), {"config": {"algorithm": "no-such"}}),
         Weights(3, {name: array[:1] for name, array in good.items()}, {"config": SMALL.to_dict()}),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from actor.env import STATE_SIZE, EnvConfig, RobotEnv
+from actor.env import EnvConfig, RobotEnv
 from teleop.scripted_pick import scripted_pick_action
 
 
@@ -16,7 +16,7 @@ def test_check_env_passes(lockstep_server, images: bool) -> None:
     try:
         check_env(env, skip_render_check=True)
         obs, _ = env.reset(seed=1)
-        assert obs["state"].shape == (STATE_SIZE,)
+        assert obs["state"].shape == (13,)
         assert ("images" in obs) is images
         if images:
             assert obs["images"]["front"].shape == (128, 128, 3)

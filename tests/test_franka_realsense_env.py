@@ -15,7 +15,7 @@ pytest.importorskip("pyrealsense2", reason="pyrealsense2 is not installed (pip i
 
 from gymnasium.utils.env_checker import check_env
 
-from actor.env import STATE_SIZE, EnvConfig, RobotEnv
+from actor.env import EnvConfig, RobotEnv
 from robot_server.backends.base import Station
 from robot_server.backends.franka.config import FrankaArmConfig
 from robot_server.backends.realsense.backend import RealSenseCameras
@@ -108,7 +108,7 @@ def test_robot_env_passes_gymnasiums_checker(cell: str) -> None:
         assert env.server_info["backend"] == "franka" and env.server_info["cameras"] == {"front": list(SERVED)}
         check_env(env, skip_render_check=True)
         obs, info = env.reset(seed=1)
-        assert obs["state"].shape == (STATE_SIZE,) and np.isfinite(obs["state"]).all()
+        assert obs["state"].shape == (13,) and np.isfinite(obs["state"]).all()
         numbers = []
         for _ in range(5):
             obs, reward, terminated, truncated, info = env.step(np.zeros(7, dtype=np.float32))

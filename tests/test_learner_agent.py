@@ -364,7 +364,7 @@ def test_config_refuses_inconsistent_settings() -> None:
     with pytest.raises(ValueError, match="intervention_fraction"):
         LearnerConfig(intervention_fraction=1.5)
     with pytest.raises(ValueError, match="pretrained_weights needs"):
-        LearnerConfig(pretrained_weights="x.pth")  # type: ignore[arg-type]
+        LearnerConfig(pretrained_weights="x.pth")  # type: ignore[arg-type]  # a str, not a Path: refused
     with pytest.raises(ValueError, match="augment_pad"):
         LearnerConfig(image_size=(16, 16), augment_pad=8)
     config = LearnerConfig(cameras=("a",), image_size=(64, 48))

@@ -385,11 +385,11 @@ def test_the_learner_process_comes_back_after_sigkill_whatever_it_was_sent(tmp_p
 
 
 def test_a_peer_inventing_episode_ids_cannot_grow_the_open_episodes() -> None:
-    from learner.episodes import MAX_OPEN_EPISODES, StepAssembler
+    from learner.episodes import MAX_OPEN_EPISODES, Frame, StepAssembler
     from learner.labels import RewardRule
 
     assembler = StepAssembler(RewardRule(intervention_penalty=-1.0, task_reward=False))
-    frame = (np.zeros(2, np.float32), {})
+    frame: Frame = (np.zeros(2, np.float32), {})
     for index in range(MAX_OPEN_EPISODES * 3):
         assembler.push(
             ("actor", f"made-up-{index}"),

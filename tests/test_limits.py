@@ -36,7 +36,9 @@ unit = st.tuples(*[st.floats(0, 1)] * 3).map(np.array)
 @given(unit, st.tuples(*[st.floats(-1, 1)] * 3).map(np.array), vec3, any_rotvec)
 def test_clamped_targets_stay_in_the_box_cone_and_step(current_fraction, current_turn, target_pos, target_turn) -> None:
     current_pos = LIMITS.workspace_min + current_fraction * (LIMITS.workspace_max - LIMITS.workspace_min)
-    current_turn = current_turn * min(1.0, LIMITS.max_orientation_deviation / max(float(np.linalg.norm(current_turn)), 1e-9))
+    current_turn = current_turn * min(
+        1.0, LIMITS.max_orientation_deviation / max(float(np.linalg.norm(current_turn)), 1e-9)
+    )
     current_quat = quat_mul(quat_from_rotvec(current_turn), LIMITS.reference_quat)
     target_quat = quat_mul(quat_from_rotvec(target_turn), LIMITS.reference_quat)
     result = clamp_target(LIMITS, current_pos, current_quat, target_pos, target_quat)
@@ -155,6 +157,6 @@ def service_for_properties():
 
     backend = SimBackend()
     service = RobotService(ServerConfig(), backend, LIMITS)
-    service.seq = 0  # type: ignore[attr-defined]
+    service.seq = 0  # type: ignore[attr-defined]  # these tests' own command counter, on the shared service
     yield service
     backend.close()

@@ -12,6 +12,8 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from robot_server.backends.base import Station
+from robot_server.backends.mujoco_sim.backend import SimRig
 from robot_server.service import RobotService
 from wire import PROTOCOL_VERSION, ErrorCode, decode, encode
 
@@ -19,7 +21,9 @@ VERSION = list(PROTOCOL_VERSION)
 
 
 def physics_snapshot(service: RobotService) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    world = service.backend.rig.world  # type: ignore[attr-defined]
+    backend = service.backend
+    assert isinstance(backend, Station) and isinstance(backend.rig, SimRig)
+    world = backend.rig.world
     return (world.data.qpos.copy(), world.data.qvel.copy(), world.target_pos.copy(), world.data.ctrl.copy())
 
 

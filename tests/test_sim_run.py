@@ -79,7 +79,9 @@ def test_rlif_sim_learns_until_ctrl_c_then_stops_everything_plots_and_evaluates(
     command = [sys.executable, "-m", "rlif", "sim", "--minutes", "0", "--run-dir", str(run_dir), *TINY_RUN]
     sim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(sim.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    stdout = sim.stdout
+    assert stdout is not None  # stdout=PIPE
+    reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True)
     reader.start()
     progress = re.compile(r"episode +(\d+) .* weights v(\d+)")
 

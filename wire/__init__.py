@@ -1,4 +1,4 @@
-"""Wire format shared by every socket of the stack (DESIGN section 4).
+"""Wire format shared by every socket of the stack (docs/wire_protocol.md).
 
 A message is a multipart ZeroMQ message: frame 0 is a msgpack map (the header),
 frames 1..n are raw array buffers that the header describes by name, dtype and
