@@ -40,6 +40,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
 from robot_server.client import Reply, RobotClient
+from wire.security import CurveKeys
 
 OVERRUN = 0.001
 """Real-time mode: a step that reaches its observation later than this past its deadline is an overrun."""
@@ -92,6 +93,9 @@ class EnvConfig:
     """Randomise the scene (cube pose) at reset; simulation only."""
     terminate_on_success: bool = True
     """End the episode (terminated) when the sim's success oracle is true."""
+    server_curve: CurveKeys | None = None
+    """CurveZMQ keys for a robot server that listens beyond loopback: its public key file and this
+    client's secret key file (whose public key is in the server's clients folder)."""
     timeout: float = 5.0
     """Seconds to wait for each reply of the server (a reset's too) before reconnecting; after its
     retries, (retries + 1) x timeout in all, a request gives up, so a lost server is noticed within
@@ -135,7 +139,7 @@ class RobotEnv(gym.Env):
     ) -> None:
         self.config = config
         self.render_mode = render_mode
-        self.client = client or RobotClient(config.server, timeout=config.timeout)
+        self.client = client or RobotClient(config.server, timeout=config.timeout, curve=config.server_curve)
         info = self.client.info()
         if config.mode not in info["modes"]:
             raise ValueError(f"the {info['backend']} backend has no {config.mode} mode")

@@ -45,6 +45,8 @@ def apply_overrides(config: T, overrides: dict[str, Any], where: str = "") -> T:
             if kind != getattr(current, "type", None):
                 current = _variant(type(config), name, kind, f"{where}{key}")
             changes[name] = apply_overrides(current, value, f"{where}{key}.")
+        elif current is None and isinstance(value, dict):
+            changes[name] = _build(type(config), name, value, f"{where}{key}")
         elif isinstance(current, Path) or (current is None and "Path" in str(fields[name].type)):
             changes[name] = None if value is None else Path(value)
         elif isinstance(current, tuple):
@@ -52,6 +54,29 @@ def apply_overrides(config: T, overrides: dict[str, Any], where: str = "") -> T:
         else:
             changes[name] = value
     return dataclasses.replace(config, **changes)
+
+
+def _build(owner: type, name: str, values: dict[str, Any], where: str) -> Any:
+    """A setting that is off (None) by default, given as a mapping: the settings group it may hold
+    (e.g. `server_curve: {server_public_key: ..., client_secret_key: ...}`), built from the mapping."""
+    hint = typing.get_type_hints(owner)[name]
+    groups: list[type] = [c for c in typing.get_args(hint) if isinstance(c, type) and dataclasses.is_dataclass(c)]
+    if len(groups) != 1:
+        raise ConfigFileError(f"{where} takes no mapping")
+    group = groups[0]
+    hints = typing.get_type_hints(group)
+    known = {field.name for field in dataclasses.fields(group)}
+    settings = {str(key).replace("-", "_"): value for key, value in values.items()}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigFileError(f"unknown setting(s) {unknown} in {where}; known: {sorted(known)}")
+    for field, value in settings.items():
+        if value is not None and "Path" in str(hints[field]):
+            settings[field] = Path(value)
+    try:
+        return group(**settings)
+    except TypeError as exc:
+        raise ConfigFileError(f"{where}: {exc}") from None
 
 
 def _variant(owner: type, name: str, kind: Any, where: str) -> Any:

@@ -34,6 +34,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
     [
         ("robot_pc.server.yaml", ServerConfig),
         ("robot_pc.actor.yaml", ActorConfig),
+        ("franka.server.yaml", ServerConfig),
         ("gpu_host.learner.yaml", LearnerServiceConfig),
     ],
 )
@@ -46,6 +47,8 @@ def test_example_actor_points_at_the_learner_host() -> None:
     actor = load_config(ActorConfig(), CONFIGS / "robot_pc.actor.yaml")
     assert actor.env.mode == "realtime" and actor.intervention.proposals is None
     assert actor.transitions.startswith("tcp://GPU_HOST") and actor.learner_public_key is not None
+    assert actor.env.server_curve is not None  # the robot server of robot_pc.server.yaml needs keys
+    assert actor.env.server_curve.server_public_key == Path("keys/robot/server.key")
     learner = load_config(LearnerServiceConfig(), CONFIGS / "gpu_host.learner.yaml")
     assert learner.learner.image_size == (128, 128) and learner.curve_clients is not None
 

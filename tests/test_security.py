@@ -54,3 +54,17 @@ def test_binding_off_loopback_without_keys_is_one_line_not_a_traceback(capsys) -
     error = capsys.readouterr().err.strip()
     assert error.startswith("rlif: refusing to bind 0.0.0.0") and "rlif keys DIR" in error
     assert "Traceback" not in error and len(error.splitlines()) == 1
+
+
+def test_the_env_reaches_a_robot_server_that_needs_keys(start_server, tmp_path) -> None:
+    from actor.env import EnvConfig, RobotEnv
+
+    keys = make_keys(tmp_path / "keys")
+    running = start_server(curve_secret_key=keys["server_secret"], curve_clients=keys["clients"])
+    curve = CurveKeys(keys["server_public"], keys["client_secret"])
+    env = RobotEnv(EnvConfig(server=running.address, images=False, server_curve=curve))
+    try:
+        observation, _ = env.reset(seed=0)
+        assert observation["state"].shape == (13,)
+    finally:
+        env.close()
