@@ -42,8 +42,16 @@ class RobotService(ArmControl):
         """One request in, one reply out; never raises."""
         now = time.monotonic()
         try:
-            _check_size(frames)
-            message = decode(frames)
+            if len(frames) > MAX_REQUEST_FRAMES:
+                raise WireError(
+                    ErrorCode.MALFORMED, f"a request has at most {MAX_REQUEST_FRAMES} frames, got {len(frames)}"
+                )
+            message = decode(
+                frames,
+                max_arrays=MAX_REQUEST_FRAMES - 1,
+                max_array_bytes=MAX_REQUEST_BYTES,
+                max_total_bytes=MAX_REQUEST_BYTES,
+            )
             if message.header.get("type") == "req" and message.header.get("cmd") == "stop":
                 self.halt("stop requested")  # from anyone, whatever else is wrong with it
                 return ok_reply({"stopped": True})
@@ -86,11 +94,3 @@ class RobotService(ArmControl):
         elif not self.holding and now - self.last_command_time > self.limits.cmd_timeout:
             self.hold_pose()
             self.watchdog_holds += 1
-
-
-def _check_size(frames: list[Any]) -> None:
-    if len(frames) > MAX_REQUEST_FRAMES:
-        raise WireError(ErrorCode.MALFORMED, f"a request has at most {MAX_REQUEST_FRAMES} frames, got {len(frames)}")
-    size = sum(len(frame) if isinstance(frame, bytes) else memoryview(frame).nbytes for frame in frames)
-    if size > MAX_REQUEST_BYTES:
-        raise WireError(ErrorCode.MALFORMED, f"a request has at most {MAX_REQUEST_BYTES} bytes, got {size}")
