@@ -55,6 +55,8 @@ from tests.conftest import server_config  # noqa: E402
 from tests.realsense_fixture import SoftwareCamera  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
+VIEW = ViewConfig("front", crop=(80, 0, 560, 480), height=128, width=128)
+"""The policy's view of the 640x480 frames: the middle 480x480, at 128x128."""
 POLL_S = 0.0002
 """How often the backend benchmark's caller asks `latest()`, seconds."""
 
@@ -161,9 +163,7 @@ def backend_reading(samples: int) -> tuple[dict[str, float], int]:
 
 def pipeline_cost(samples: int) -> dict[str, float]:
     """The server's crop and area resize of one 640x480 frame to the policy's 128x128."""
-    pipeline = ImagePipeline(
-        (ViewConfig("front", crop=(80, 0, 560, 480), height=128, width=128),), {"front": (HEIGHT, WIDTH)}
-    )
+    pipeline = ImagePipeline((VIEW,), {"front": (HEIGHT, WIDTH)})
     image = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
     times = []
     for _ in range(samples):
@@ -190,8 +190,7 @@ def server_reading(samples: int) -> dict[str, dict[str, float]]:
     camera = SoftwareCamera("BENCHSERVER", WIDTH, HEIGHT, FPS)
     config = RealSenseConfig(cameras=(camera.config("front"),), start_timeout=0.0)
     station = Station(SimRig(), RealSenseCameras(config, GivenDevices([camera.device])))
-    view = ViewConfig("front", crop=(80, 0, 560, 480), height=128, width=128)
-    server, thread, client = _serve(station, views=(view,))
+    server, thread, client = _serve(station, views=(VIEW,))
     injected_to_received, captured_to_received = [], []
     due = time.monotonic()
     try:

@@ -58,6 +58,7 @@ from robot_server.backends.no_cameras import NoCamerasConfig  # noqa: E402
 from robot_server.client import RobotClient  # noqa: E402
 from robot_server.config import ServerConfig  # noqa: E402
 from robot_server.server import RobotServer  # noqa: E402
+from tests.franky_sim_fixture import sim_config  # noqa: E402
 
 CIRCLE_RADIUS = 0.015
 """Metres: a circle of 3 cm diameter."""
@@ -124,18 +125,6 @@ class FrankySimProcess:
         self.process.join(30)
         if self.process.is_alive():
             self.process.kill()
-
-
-def franka_config(host: str, **overrides: Any) -> FrankaArmConfig:
-    settings: dict[str, Any] = {
-        "host": host,
-        "realtime": "ignore",
-        "velocity_factor": 0.5,
-        "acceleration_factor": 0.5,
-        "jerk_factor": 0.5,
-        "call_timeout": 2.0,
-    }
-    return FrankaArmConfig(**(settings | overrides))
 
 
 # ---------------------------------------------------------------------- one backend, served
@@ -286,7 +275,7 @@ def franka_overhead(host: str, calls: int, block: int = 100) -> dict[str, Any]:
     from robot_server.backends.franka.backend import FrankaBackend
     from robot_server.backends.franka.quaternions import to_franky
 
-    backend = FrankaBackend(franka_config(host, has_gripper=False))
+    backend = FrankaBackend(sim_config(host, has_gripper=False))
     try:
         backend.reset(backend.arm.home_joints, None, False)
         state = backend.arm.read()
@@ -335,7 +324,7 @@ def main() -> None:
     try:
         sim = measure_served(SimConfig(), args.moves)
         since = franky_sim.clock()
-        franka = measure_served(franka_config(franky_sim.host), args.moves)
+        franka = measure_served(sim_config(franky_sim.host), args.moves)
         franka["franky_sim_realtime_factor"] = franky_sim.realtime_factor(since)
         overhead = franka_overhead(franky_sim.host, args.calls)
     finally:

@@ -34,6 +34,22 @@ T = TypeVar("T")
 REFLEX_MESSAGE = 'libfranka: Move command aborted: motion aborted by reflex! ["cartesian_reflex"]'
 """What libfranka says when a collision reflex aborts a motion."""
 
+
+def sim_config(host: str, **overrides: Any) -> FrankaArmConfig:
+    """Settings for franky-sim on a shared CI machine: no realtime kernel, faster resets."""
+    settings: dict[str, Any] = {
+        "host": host,
+        "realtime": "ignore",
+        "velocity_factor": 0.5,
+        "acceleration_factor": 0.5,
+        "jerk_factor": 0.5,
+        "call_timeout": 2.0,
+        "connect_timeout": 5.0,
+    }
+    settings.update(overrides)
+    return FrankaArmConfig(**settings)
+
+
 ARM_SPACING = 2.0
 """Metres between the bases of simulated arms, so that they never touch."""
 

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from robot_server.backends.base import Arm
-from robot_server.backends.franka.config import FrankaArmConfig
-from tests.franky_sim_fixture import SKIP_REASON, FaultInjectingSeam, FrankySim, franky_sim
+from tests.franky_sim_fixture import SKIP_REASON, FaultInjectingSeam, FrankySim, franky_sim, sim_config
 
 if SKIP_REASON is not None:
     pytest.skip(SKIP_REASON, allow_module_level=True)
@@ -27,21 +26,6 @@ from robot_server.backends.franka.faults import FrankaConnectionError, FrankaVer
 __all__ = ["franky_sim"]  # a fixture, used by name
 
 T = TypeVar("T")
-
-
-def sim_config(host: str, **overrides: Any) -> FrankaArmConfig:
-    """Settings for franky-sim on a shared CI machine: no realtime kernel, faster resets."""
-    settings: dict[str, Any] = {
-        "host": host,
-        "realtime": "ignore",
-        "velocity_factor": 0.5,
-        "acceleration_factor": 0.5,
-        "jerk_factor": 0.5,
-        "call_timeout": 2.0,
-        "connect_timeout": 5.0,
-    }
-    settings.update(overrides)
-    return FrankaArmConfig(**settings)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float) -> bool:
