@@ -61,9 +61,16 @@ class EvalConfig:
     """Evaluation: the policy alone (no learning, no operator), deterministic actions."""
 
     actor: ActorConfig = field(default_factory=lambda: ActorConfig(deterministic=True))
-    """The robot and the learner's weights address (or use --policy)."""
+    """The robot and the learner's weights address (or use --policy); with --run, the run's."""
     policy: Path | None = None
     """A policy file (`rlif train` writes policy.npz) instead of the learner's weights."""
+    run: Path | None = None
+    """A run folder of `rlif sim`: evaluate its final policy (or --policy) on a lockstep simulated
+    server of its own, with the run's settings (its settings/server.yaml and settings/actor.yaml:
+    cameras, image size, episode length, scene range) in place of --actor's."""
+    scene_range: float | None = None
+    """With --run: the fraction of the simulation's cube-placement ranges the scenes use, about
+    their centres (default: the run's; 1.0 is the full task)."""
     episodes: int = 20
     """Episodes to run."""
     video_dir: Path | None = None

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from actor.config import EvalConfig
-from actor.env import RobotEnv
+from actor.env import RobotEnv, state_layout
 from actor.intervention import InterventionWrapper
 from actor.video import EpisodeVideo
 from learner.config import LearnerConfig
-from learner.policy import Policy, load_policy_file
+from learner.metrics import wilson_interval
+from learner.policy import ObservationMismatch, Policy, load_policy_file
 from wire.weights import WeightsSubscriber
 
 
@@ -45,11 +46,12 @@ class EvalReport:
         return self.successes / max(1, self.episodes)
 
     def summary(self) -> str:
+        source = "policy file" if self.weights_version < 0 else f"policy weights v{self.weights_version}"
+        low, high = wilson_interval(self.successes, self.episodes)
         lines = [
-            f"{'policy file' if self.weights_version < 0 else f'policy weights v{self.weights_version}'}: "
-            f"{self.successes}/{self.episodes} successes "
-            f"({100 * self.success_rate:.0f} %), mean episode length {np.mean(self.steps or [0]):.1f} steps"
-            + (f", {self.assisted} episodes with an operator takeover" if self.assisted else "")
+            f"{source}: {self.successes}/{self.episodes} successes ({100 * self.success_rate:.0f} %, "
+            f"95 % interval {100 * low:.0f}-{100 * high:.0f} %), mean episode length {np.mean(self.steps or [0]):.1f} "
+            "steps" + (f", {self.assisted} episodes with an operator takeover" if self.assisted else "")
         ]
         lines += [f"video: {path}" for path in self.videos]
         return "\n".join(lines)
@@ -72,6 +74,11 @@ def evaluate(config: EvalConfig) -> EvalReport:
         policy, version = policy_from_learner(actor.weights, actor.weights_timeout)
     intervention = dataclasses.replace(actor.intervention, sync="latest", proposals=None, actor_id=actor.actor_id)
     robot = RobotEnv(actor.env)
+    try:
+        policy.check_observations(*observation_shapes(robot))
+    except ObservationMismatch:
+        robot.close()
+        raise
     env = InterventionWrapper(robot, intervention)
     env.policy_version = version
     report = EvalReport(weights_version=version)
@@ -104,3 +111,10 @@ def evaluate(config: EvalConfig) -> EvalReport:
     finally:
         env.close()
     return report
+
+
+def observation_shapes(env: RobotEnv) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]]]:
+    """The shapes of the env's observations: the state's and each camera's image's."""
+    cameras = env.config.cameras if env.config.images else ()
+    state, _ = state_layout(env.state_fields)
+    return state.shape, {name: (*env.server_info["cameras"][name], 3) for name in cameras}

@@ -9,6 +9,7 @@ episodes, `eval/*` of the policy alone) on the environment-step axis.
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -20,6 +21,22 @@ from learner.episodes import EpisodeSummary
 CSV_NAME = "metrics.csv"
 CSV_COLUMNS = ("wall_time", "step", "env_steps", "tag", "value")
 ACTOR_PREFIXES = ("episode/", "actor/", "eval/")
+EVAL_SUCCESS_TAG = "eval/success_rate"
+"""The policy alone (deterministic, no operator) at a snapshot: its success rate, logged at the
+snapshot's updates and environment steps."""
+EVAL_EPISODES_TAG = "eval/episodes"
+"""The episodes behind each `EVAL_SUCCESS_TAG` value, logged with it (for its confidence interval)."""
+
+
+def wilson_interval(successes: int, episodes: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95 % for z = 1.96): sound at 0/n and n/n,
+    where the normal approximation collapses to a point."""
+    if episodes <= 0:
+        return 0.0, 1.0
+    rate, z2 = successes / episodes, z * z
+    centre = (rate + z2 / (2 * episodes)) / (1 + z2 / episodes)
+    half = z * math.sqrt(rate * (1 - rate) / episodes + z2 / (4 * episodes * episodes)) / (1 + z2 / episodes)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 class EpisodeWindow:

@@ -22,10 +22,21 @@ from torch import nn
 
 from learner.config import LearnerConfig
 from learner.networks import Actor, ObservationEncoder
+from learner.snapshots import POLICY_FILE as POLICY_FILE
 from wire.records import save_npz_atomically
 
 PolicyArrays = dict[str, np.ndarray]
 PARTS = ("encoder", "actor")
+
+
+class ObservationMismatch(ValueError):
+    """A robot's observations do not have the shapes the policy was trained on."""
+
+
+def describe_observations(state: tuple[int, ...], images: Mapping[str, tuple[int, ...]]) -> str:
+    """Observation shapes in words: "state (13,), images front 64x64, wrist 64x64"."""
+    cameras = ", ".join(f"{name} {shape[0]}x{shape[1]}" for name, shape in images.items())
+    return f"state {tuple(state)}, images {cameras or 'none'}"
 
 
 def policy_arrays(encoder: nn.Module, actor: nn.Module) -> PolicyArrays:
@@ -80,6 +91,20 @@ class Policy:
     def arrays(self) -> PolicyArrays:
         return policy_arrays(self.encoder, self.actor)
 
+    def check_observations(self, state: tuple[int, ...], images: Mapping[str, tuple[int, ...]]) -> None:
+        """Raises ObservationMismatch, naming both sides' shapes, unless observations with this state
+        shape and these images (camera: (H, W, 3)) fit the policy; cameras it does not use are ignored."""
+        config = self.config
+        expected = {camera: (*config.image_size, 3) for camera in config.cameras}
+        fits = tuple(state) == (config.state_dim,) and all(
+            tuple(images.get(camera, ())) == shape for camera, shape in expected.items()
+        )
+        if not fits:
+            raise ObservationMismatch(
+                f"the policy expects {describe_observations((config.state_dim,), expected)}; "
+                f"the server gives {describe_observations(state, images)}"
+            )
+
     def act(self, observation: Mapping[str, Any], deterministic: bool = True) -> np.ndarray:
         """The action for one env observation {"state": (S,), "images": {camera: (H, W, 3) uint8}}:
         tanh(mean) when deterministic, else a sample of the policy's distribution."""
@@ -129,10 +154,6 @@ def observation_tensors(
 
 POLICY_CONFIG_KEY = "__config__"
 """Name of the JSON-encoded LearnerConfig inside a policy .npz file."""
-
-
-POLICY_FILE = "policy.npz"
-"""The name of a run folder's newest policy (`rlif learner` and `rlif train` write it), for `rlif eval --policy`."""
 
 
 def save_policy_file(path: Path, arrays: dict[str, np.ndarray], config: LearnerConfig) -> Path:

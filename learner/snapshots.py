@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+POLICY_FILE = "policy.npz"
+"""The name of a run folder's newest policy (`rlif learner` and `rlif train` write it), for `rlif eval --policy`."""
 SNAPSHOT_FOLDER = "policies"
 _NAME = re.compile(r"^policy_steps(\d+)_updates(\d+)\.npz$")
 
@@ -53,3 +55,16 @@ def pick_evenly(snapshots: list[Snapshot], count: int) -> list[Snapshot]:
         if nearest not in picked:
             picked.append(nearest)
     return sorted(picked, key=lambda s: s.updates)
+
+
+def final_policy(run_dir: Path) -> Path:
+    """The run's newest policy: run_dir/policy.npz, else its newest snapshot."""
+    newest = run_dir / POLICY_FILE
+    if newest.exists():
+        return newest
+    snapshots = list_snapshots(run_dir)
+    if not snapshots:
+        raise FileNotFoundError(
+            f"{run_dir} holds no policy ({POLICY_FILE} or {SNAPSHOT_FOLDER}/): has its learner run?"
+        )
+    return snapshots[-1].path

@@ -125,6 +125,32 @@ def demo(config: SimDemoConfig) -> int:
     return run_sim_demo(config)
 
 
+def evaluate(config: EvalConfig) -> int:
+    """`rlif eval`; `--run RUN_DIR` evaluates a `rlif sim` run with its own settings. A policy and
+    a server that do not fit each other, or a run folder that is not one, end it with one line."""
+    from learner.policy import ObservationMismatch
+    from rlif.config_files import ConfigFileError
+    from rlif.processes import ChildFailed
+    from rlif.sim_eval import RunSettingsError, evaluate_run
+
+    if config.scene_range is not None and config.run is None:
+        print(
+            "rlif eval: --scene-range needs --run (a server of your own: rlif server --arm.scene-range)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return pair_cli.evaluate(config) if config.run is None else evaluate_run(config)
+    except ObservationMismatch as exc:
+        hint = (
+            "" if config.run is not None else " (`rlif eval --run RUN_DIR` evaluates a sim run with its own settings)"
+        )
+        print(f"rlif eval: {exc}{hint}", file=sys.stderr)
+    except (RunSettingsError, ConfigFileError, ChildFailed, FileNotFoundError) as exc:
+        print(f"rlif eval: {exc}", file=sys.stderr)
+    return 2
+
+
 @dataclass(frozen=True)
 class Command:
     config: type
@@ -159,7 +185,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "eval": Command(
         EvalConfig,
-        pair_cli.evaluate,
+        evaluate,
         "Evaluate a policy: deterministic actions, N episodes, a success report, optional MP4 videos.",
     ),
     "cameras": Command(

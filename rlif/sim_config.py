@@ -47,14 +47,16 @@ class SimRunConfig:
     learner: LearnerConfig = SIM_LEARNER
     """The learner's settings (cameras and image size follow `images` and the server)."""
     scene_range: float = 0.4
-    """Fraction of the simulation's cube-placement ranges used (position and yaw, about their centres);
-    1.0 is the full task."""
-    eval_episodes: int = 10
+    """Fraction of the simulation's cube-placement ranges used (position and yaw, about their centres;
+    the server's `arm.scene_range`); 1.0 is the full task."""
+    eval_episodes: int = 50
     """At the end, episodes of the policy alone (deterministic, no operator) per evaluated
-    snapshot, on a fresh server; 0 skips the evaluation."""
+    snapshot, on a fresh server; 0 skips the evaluation. 50 gives a 95 % interval of about
+    +-14 points at 50 %, enough to tell a collapse from noise (10 gives 17-69 % for 4/10)."""
     eval_points: int = 6
     """Policy snapshots evaluated at the end, spread over the run (the first and the last
-    included); their success rates are drawn on the success plot."""
+    included); their success rates, with 95 % intervals, are drawn on the success plot. Six
+    points of 50 episodes take one to two and a half minutes on a 2-core CPU."""
     demos: int = 20
     """Demonstrations by the `good` scripted expert, recorded first and loaded as prior data."""
     utd_cap: float = 1.0

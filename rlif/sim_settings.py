@@ -45,28 +45,15 @@ class Ports:
         return local(port)
 
 
-def scene_ranges(fraction: float) -> SimConfig:
-    """The simulated arm with the cube's placement ranges shrunk about their centres."""
-    sim = SimConfig()
-
-    def shrunk(low: float, high: float) -> tuple[float, float]:
-        centre, half = (low + high) / 2, (high - low) / 2 * fraction
-        return round(centre - half, 4), round(centre + half, 4)
-
-    return dataclasses.replace(
-        sim, cube_x=shrunk(*sim.cube_x), cube_y=shrunk(*sim.cube_y), cube_yaw=shrunk(*sim.cube_yaw)
-    )
-
-
 def server_settings(config: SimRunConfig, ports: Ports, image_size: int) -> ServerConfig:
-    """`rlif server` in lockstep, its scenes drawn from `scene_range` of the cube placements."""
+    """`rlif server` in lockstep, the cube placed within `scene_range` of its placement ranges."""
     return sim_server_config(
         ports.server,
         ports.server_stream,
         image_size,
         mode="lockstep",
         seed=config.seed,
-        arm=scene_ranges(config.scene_range),
+        arm=SimConfig(scene_range=config.scene_range),
     )
 
 

@@ -29,11 +29,11 @@ def test_server_draws_cubes_from_the_scene_range_about_the_centres(fraction: flo
     args = child.command[child.command.index("server") + 1 :]
     assert args == ["--config", str(tmp_path / "server.yaml")]
     server = parse_with_config_file(ServerConfig, args, "rlif server", "")
+    assert isinstance(server.arm, SimConfig) and server.arm.scene_range == fraction
     full = SimConfig()
-    for name in ("cube_x", "cube_y", "cube_yaw"):
-        (low, high), (full_low, full_high) = getattr(server.arm, name), getattr(full, name)
-        assert high - low == pytest.approx(fraction * (full_high - full_low), abs=1e-3)
-        assert (low + high) / 2 == pytest.approx((full_low + full_high) / 2, abs=1e-3)
+    for (low, high), (full_low, full_high) in zip(server.arm.cube_ranges(), full.cube_ranges(), strict=True):
+        assert high - low == pytest.approx(fraction * (full_high - full_low))
+        assert (low + high) / 2 == pytest.approx((full_low + full_high) / 2)
     assert server.mode == "lockstep" and server.cameras.image_height == server.cameras.image_width == 64
 
 

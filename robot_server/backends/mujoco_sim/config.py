@@ -73,10 +73,34 @@ class SimConfig:
     """Range of the cube's y position at a randomised reset, metres."""
     cube_yaw: tuple[float, float] = (-0.785, 0.785)
     """Range of the cube's yaw at a randomised reset, rad."""
+    scene_range: float = 1.0
+    """Fraction of the cube's placement ranges (`cube_x`, `cube_y`, `cube_yaw`) a randomised reset
+    draws from, about their centres: 1.0 is the full task (`rlif sim` uses 0.4)."""
     lift_height: float = 0.05
     """Success: the cube's lift above its resting height, metres, while both fingers hold it."""
     board: SimBoardConfig = field(default_factory=SimBoardConfig)
     """An optional ChArUco calibration board in the scene (off by default)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.scene_range <= 1.0:
+            raise ValueError(
+                f"arm.scene_range is a fraction of the cube's placement ranges (0 to 1), got {self.scene_range}"
+            )
+
+    def cube_ranges(self) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+        """The (x, y, yaw) ranges a randomised reset draws the cube from: `scene_range` of each
+        configured range, about its centre."""
+        return (
+            _shrunk(self.cube_x, self.scene_range),
+            _shrunk(self.cube_y, self.scene_range),
+            _shrunk(self.cube_yaw, self.scene_range),
+        )
+
+
+def _shrunk(bounds: tuple[float, float], fraction: float) -> tuple[float, float]:
+    low, high = bounds
+    centre, half = (low + high) / 2, (high - low) / 2 * fraction
+    return centre - half, centre + half
 
 
 @dataclass(frozen=True)

@@ -207,8 +207,8 @@ class MujocoWorld:
         return (sum(c.cube_x) / 2, sum(c.cube_y) / 2, 0.0)
 
     def random_cube_pose(self, rng: np.random.Generator) -> tuple[float, float, float]:
-        c = self.config
-        return (float(rng.uniform(*c.cube_x)), float(rng.uniform(*c.cube_y)), float(rng.uniform(*c.cube_yaw)))
+        x, y, yaw = self.config.cube_ranges()
+        return (float(rng.uniform(*x)), float(rng.uniform(*y)), float(rng.uniform(*yaw)))
 
     def reset(self, joints: np.ndarray, cube_xy_yaw: tuple[float, float, float]) -> None:
         """Put the arm at `joints` with open fingers and the cube on the table, at rest."""
