@@ -6,7 +6,9 @@ what runs (`actor.takeover`: the operator's action while the operator is active,
 after a live operator lets go, else the policy's) and records the step as a
 `wire.records.StepRecord`: observation, policy action, executed action, `intervened`,
 `intervention_onset` (the `wire.records.onsets` rule), source, terminated, truncated, success,
-monotonic and wall-clock stamps, policy version. `info["step_record"]` holds it; at the end of an
+monotonic and wall-clock stamps, policy version, and the expert's label of the state (DAgger): the
+`expert_action` of the command that answers this very step (`sync="answer"`), all NaN otherwise
+(`sync="latest"`, a person, no answer in time). `info["step_record"]` holds it; at the end of an
 episode `info["episode_record"]` (and `last_episode`) holds the `EpisodeRecord`.
 
 Streams (`teleop.stream`): the wrapper subscribes to the operator's command stream
@@ -54,7 +56,7 @@ from teleop.stream import (
     Received,
 )
 from wire.operator import MARK_NONE, MARK_SUCCESS, Proposal
-from wire.records import EpisodeRecord, StepRecord
+from wire.records import EpisodeRecord, StepRecord, no_label
 from wire.security import BindError, CurveKeys, CurveServerKeys, Security, host_of, is_loopback
 
 NO_POLICY = np.full(7, np.nan)
@@ -189,6 +191,7 @@ class InterventionWrapper(gym.Wrapper):
             stamp=stamp,
             wall_time=wall_time,
             policy_version=self.policy_version,
+            expert_action=self._label(received),
         )
         self.interventions += decision.onset
         info["intervention"] = self._summary(decision, received, stamp)
@@ -257,6 +260,12 @@ class InterventionWrapper(gym.Wrapper):
             if answer is not None:
                 return answer
             self.proposals.publish(proposal)
+
+    def _label(self, received: Received | None) -> np.ndarray:
+        """The expert's label of this step: only an answer to this very proposal carries one."""
+        if self.sync != "answer" or received is None:
+            return no_label()
+        return np.asarray(received.command.expert_action, dtype=np.float32)
 
     def _summary(self, decision: Decision, received: Received | None, stamp: float) -> dict[str, Any]:
         command = received.command if received else None

@@ -4,6 +4,10 @@ algorithm's reward rule and stored in the buffer its spec names for each transit
 A streamed step completes the transition before it (`learner.episodes.StepAssembler`); repeated
 steps are ignored and counted as neither transitions nor environment steps. Prior data
 (demonstrations) are not environment steps either.
+
+DAgger stores the expert's label of each state instead of the executed action: a streamed step
+carries it (`StepRecord.expert_action`, from a simulated operator's answer); a step without one
+(a person operating) is refused with `UNLABELLED`. Other algorithms ignore the label.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from learner.algorithms.spec import AlgorithmSpec, Relabel
 from learner.config import LearnerConfig
 from learner.episodes import EpisodeSummary, Frame, StepAssembler, Transition, record_transitions
 from learner.replay import ReplayBuffer
-from wire.records import EpisodeRecord, RecordError, StepRecord
+from wire.records import EpisodeRecord, RecordError, StepRecord, labelled
+
+UNLABELLED = (
+    "dagger needs the expert's label of every step; this run's operator sends none (a person operating?): use hg_dagger"
+)
 
 
 class Ingest:
@@ -75,12 +83,7 @@ class Ingest:
             final = checked_frame(
                 self.config, next_observation.get("state"), next_observation.get("images", {}), where + " (final)"
             )
-        action = step.action
-        if self.spec.expert_labels:
-            if expert_action is None:
-                raise ValueError(f"{where}: DAgger needs the expert's action with every step")
-            action = expert_action
-        action = checked_action(self.config, action, where)
+        action = checked_action(self.config, self._stored_action(step, expert_action, where), where)
         before = self.assembler.duplicates
         transitions, summary = self.assembler.push(
             (actor_id, episode_id),
@@ -101,6 +104,15 @@ class Ingest:
         if summary is not None:
             self.on_episode(summary)
         return len(transitions)
+
+    def _stored_action(self, step: StepRecord, expert_action: np.ndarray | None, where: str) -> np.ndarray:
+        """The executed action, or for DAgger the expert's label (`expert_action`, else the step's)."""
+        if not self.spec.expert_labels:
+            return step.action
+        label = step.expert_action if expert_action is None else expert_action
+        if not labelled(label):
+            raise ValueError(f"{where}: {UNLABELLED}")
+        return label
 
     def abandon_episode(self, actor_id: str, episode_id: str) -> bool:
         """Drop the held-back step of an episode that will never finish (its actor is gone)."""

@@ -9,6 +9,10 @@ was not acknowledged. A checkpoint records, per stream, the next sequence number
 and empties the log; one is also written when the log grows past `max_log_bytes`. A replay
 checks every record again and skips what it cannot use: a restart never fails on the log.
 
+DAgger learns from the expert's label that each step carries (a simulated operator's answer);
+a step without one (a person operating) is refused like a malformed one, with one log line now and
+then (`learner.ingest.UNLABELLED`), and never logged.
+
 Weights go out every `publish_every` updates (and at start), latest only, with the policy's
 settings and the publish time. Updates are throttled: at most `utd_cap` updates per stored
 environment step (a fast learner must not overfit a slow robot), none before `min_transitions`.
@@ -24,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from learner.ingest import UNLABELLED
 from learner.learner import Learner
 from learner.policy import POLICY_FILE, save_policy_file
 from learner.service_config import LearnerServiceConfig
@@ -31,7 +36,7 @@ from learner.snapshots import snapshot_path
 from wire.codec import Message, WireError, decode, encode
 from wire.lifecycle import run_until_stopped
 from wire.ratelog import RateLimitedLog
-from wire.records import EpisodeRecord, RecordError
+from wire.records import EpisodeRecord, RecordError, labelled
 from wire.reliable import ReliableReceiver
 from wire.security import Security, check_bind, host_of, server_keys
 from wire.spool import MessageLog, read_log
@@ -102,10 +107,18 @@ class LearnerService:
 
     def _check(self, message: Message) -> ReceivedStep | Abandon | None:
         try:
-            return read_transition(message, self.shape)
+            item = read_transition(message, self.shape)
         except TransitionError as exc:
             self._refuse("refused a message: %s", exc)
             return None
+        if (
+            isinstance(item, ReceivedStep)
+            and self.learner.spec.expert_labels
+            and not labelled(item.record.expert_action)
+        ):
+            self._refuse("refused a step: %s", UNLABELLED, key="unlabelled")
+            return None
+        return item
 
     def _use(self, item: ReceivedStep | Abandon) -> None:
         try:
@@ -113,14 +126,19 @@ class LearnerService:
                 self.learner.abandon_episode(item.actor_id, item.episode_id)
             else:
                 self.learner.add_step(
-                    item.actor_id, item.episode_id, item.step, item.record, next_observation=item.final_observation
+                    item.actor_id,
+                    item.episode_id,
+                    item.step,
+                    item.record,
+                    next_observation=item.final_observation,
+                    expert_action=item.record.expert_action,
                 )
         except ValueError as exc:  # a refusal that depends on the steps before: a replay refuses it again
             self._refuse("refused a step: %s", exc)
 
-    def _refuse(self, message: str, reason: Exception | str) -> None:
+    def _refuse(self, message: str, reason: Exception | str, *, key: str | None = None) -> None:
         self.rejected += 1
-        self._log.warning(message.split(":", 1)[0], message, reason)
+        self._log.warning(key or message.split(":", 1)[0], message, reason)
 
     def _replay_log(self, expected: dict[str, int]) -> int:
         """Steps logged after the newest checkpoint, checked and fed again; `expected` advances past

@@ -3,7 +3,8 @@
 A `SimulatedOperator` reads each proposal of the actor (the policy's action for one step, with
 the robot's state map), asks its expert for an action and its model whether to take over, and
 answers with an `OperatorCommand` for that very step (`episode`, `step` set) on the same command
-stream a person uses. Answers are cached, so a proposal republished while the actor waits gets
+stream a person uses. Every answer carries the expert's action as `expert_action`, taking over or
+not: DAgger's label of the state. Answers are cached, so a proposal republished while the actor waits gets
 the same answer, and the expert and the model advance exactly once per step.
 
 `run_operator` is the process loop: answer every proposal as it arrives, and republish the last
@@ -95,6 +96,7 @@ class SimulatedOperator:
             twist=(expert_action[:6] if take else np.zeros(6)).astype(np.float32),
             active=take,
             gripper=float(expert_action[6]) if take else None,
+            expert_action=np.clip(expert_action, -1.0, 1.0).astype(np.float32),
             source="scripted",
             stamp=time.monotonic(),
             episode=proposal.episode,

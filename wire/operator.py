@@ -19,6 +19,7 @@ import msgspec
 import numpy as np
 
 from wire.codec import SizeLimits, WireError, encode
+from wire.records import no_label
 from wire.schema import Finite, checked, one_of
 
 COMMAND_TYPE = "teleop_cmd"
@@ -34,7 +35,8 @@ MAX_STATE = 256
 MAX_TEXT = 128
 """Longest episode or sender id."""
 TELEOP_LIMITS = SizeLimits(max_arrays=2, max_array_bytes=MAX_STATE * 8, max_total_bytes=(MAX_STATE + 7) * 8)
-"""What a teleop message holds at most: a proposal's state and policy action (a command, its twist)."""
+"""What a teleop message holds at most: a proposal's state and policy action (a command, its twist
+and expert label)."""
 UNIT = 1.0 + 1e-6
 """Bound of a normalised value (rounding allowed; clipped to [-1, 1] once read)."""
 
@@ -54,6 +56,9 @@ class OperatorCommand(msgspec.Struct, kw_only=True):
     twist: np.ndarray = msgspec.field(default_factory=lambda: np.zeros(6, np.float32))
     """TCP translation (3) and rotation-vector (3) rates in the robot base frame, each in [-1, 1]
     (an array frame)."""
+    expert_action: np.ndarray = msgspec.field(default_factory=no_label)
+    """The expert's 7-D action for the proposal this answers, taking over or not (DAgger's label),
+    each in [-1, 1]; all NaN where the operator gives none (people's devices) (an array frame)."""
     active: bool = False
     """The operator is taking over: input outside the deadzone, or a button held."""
     gripper: Unit | None = None
@@ -107,7 +112,7 @@ class Proposal(msgspec.Struct):
     seq: int = 0
 
 
-COMMAND_ARRAYS = ("twist",)
+COMMAND_ARRAYS = ("twist", "expert_action")
 PROPOSAL_ARRAYS = ("state", "policy_action")
 _COMMAND_HEADER = tuple(name for name in OperatorCommand.__struct_fields__ if name not in COMMAND_ARRAYS)
 _PROPOSAL_HEADER = tuple(name for name in Proposal.__struct_fields__ if name not in PROPOSAL_ARRAYS)
@@ -118,20 +123,32 @@ _PROPOSAL_HEADER = tuple(name for name in Proposal.__struct_fields__ if name not
 
 def encode_command(command: OperatorCommand) -> list[Any]:
     header = {"type": COMMAND_TYPE, **{name: getattr(command, name) for name in _COMMAND_HEADER}}
-    return encode(header, {"twist": np.asarray(command.twist, dtype=np.float32)})
+    arrays = {name: np.asarray(getattr(command, name), dtype=np.float32) for name in COMMAND_ARRAYS}
+    return encode(header, arrays)
 
 
 def decode_command(frames: Sequence[Any]) -> OperatorCommand:
-    """A validated command; MessageError for anything malformed, non-finite or out of range."""
+    """A validated command; MessageError for anything malformed, non-finite or out of range. A
+    command without an expert label (an older sender) gets the all-NaN one."""
     header, arrays = _decode(frames, COMMAND_TYPE)
     twist = _vector(arrays, "twist", (6,))
     if not np.isfinite(twist).all() or np.abs(twist).max() > UNIT:
         raise MessageError(f"'twist' must be 6 finite values in [-1, 1], got {twist.tolist()}")
     header["twist"] = np.clip(twist, -1.0, 1.0).astype(np.float32)
+    if "expert_action" in arrays:
+        header["expert_action"] = _label(_vector(arrays, "expert_action", (7,)))
     command = checked(header, OperatorCommand, MessageError, "teleop command")
     if command.gripper is not None:
         command.gripper = float(np.clip(command.gripper, -1.0, 1.0))
     return command
+
+
+def _label(label: np.ndarray) -> np.ndarray:
+    if np.isnan(label).all():
+        return no_label()
+    if not np.isfinite(label).all() or np.abs(label).max() > UNIT:
+        raise MessageError(f"'expert_action' must be 7 finite values in [-1, 1] or all NaN, got {label.tolist()}")
+    return np.clip(label, -1.0, 1.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- proposals

@@ -10,6 +10,7 @@ loaded with `allow_pickle=False`) holding:
 | `obs_<camera>`        | uint8   | (T+1, H, W, 3) | camera images, same indexing                         |
 | `policy_action`       | float32 | (T, 7)         | what the policy proposed (NaN rows: no policy ran)   |
 | `action`              | float32 | (T, 7)         | what was executed (the operator's while intervening) |
+| `expert_action`       | float32 | (T, 7)         | the expert's label of the state (NaN rows: none)     |
 | `intervened`          | bool    | (T,)           | the operator's action was executed                   |
 | `intervention_onset`  | bool    | (T,)           | first step of a takeover segment                     |
 | `source`              | uint8   | (T,)           | index into SOURCES: who chose the executed action    |
@@ -23,6 +24,10 @@ loaded with `allow_pickle=False`) holding:
 
 Observation t is the state before step t; observation t+1 the state after it, so every
 frame is stored once and the next observation is found by index.
+
+`expert_action` is DAgger's label: a simulated operator's expert action for the step, whether it
+took over or not; NaN rows where nobody gave one (a person operating, no operator). Format 1
+files, from before it, load with NaN labels.
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ import numpy as np
 
 from wire.schema import Finite, Int64, one_of
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 added `expert_action`; format 1 files load with NaN labels."""
+UNLABELLED_VERSION = 1
 SOURCES = ("policy", "human", "keyboard", "scripted")
 """Who chose an executed action: index stored in `source`."""
 Source = Annotated[str, msgspec.Meta(pattern=one_of(SOURCES))]
@@ -62,6 +69,16 @@ class Column:
 
 def _ternary(success: bool | None) -> int:
     return -1 if success is None else int(success)
+
+
+def no_label(length: int = 7) -> np.ndarray:
+    """An expert label that is not there: all NaN."""
+    return np.full(length, np.nan, np.float32)
+
+
+def labelled(label: np.ndarray) -> bool:
+    """Whether an expert label is there (finite), not all NaN."""
+    return bool(np.isfinite(label).all())
 
 
 @dataclass
@@ -86,9 +103,16 @@ class StepRecord:
     stamp: Annotated[Finite, Column(np.float64)] = 0.0
     wall_time: Annotated[Finite, Column(np.float64)] = 0.0
     policy_version: Annotated[Int64, Column(np.int64)] = -1
+    expert_action: Annotated[np.ndarray, Column(np.float32)] = field(default_factory=no_label)
+    """The expert's label of this state (DAgger), all NaN where there is none; an all-NaN label
+    takes the action's shape."""
+
+    def __post_init__(self) -> None:
+        if np.shape(self.expert_action) != np.shape(self.action) and np.isnan(self.expert_action).all():
+            self.expert_action = no_label(np.size(self.action))
 
 
-STEP_ARRAYS = ("state", "images", "policy_action", "action")
+STEP_ARRAYS = ("state", "images", "policy_action", "action", "expert_action")
 """The fields of a step that are arrays (array frames in a step message)."""
 STEP_SCALARS = tuple(f.name for f in fields(StepRecord) if f.name not in STEP_ARRAYS)
 """The plain fields of a step, in order."""
@@ -194,10 +218,19 @@ class EpisodeRecord:
         ends = self.arrays["terminated"][:-1] | self.arrays["truncated"][:-1]
         if ends.any():
             raise RecordError("only the last step may be terminated or truncated")
+        self._validate_labels()
         intervened = self.arrays["intervened"]
         expected_onset = intervened & ~np.concatenate([[False], intervened[:-1]])
         if not np.array_equal(self.arrays["intervention_onset"], expected_onset):
             raise RecordError("'intervention_onset' must mark exactly the first step of each takeover")
+
+    def _validate_labels(self) -> None:
+        labels, action = self.arrays["expert_action"], self.arrays["action"]
+        if labels.shape != action.shape:
+            raise RecordError(f"'expert_action' must have the shape of 'action' {action.shape}, got {labels.shape}")
+        unlabelled = np.isnan(labels).all(axis=tuple(range(1, labels.ndim)))
+        if not np.isfinite(labels[~unlabelled]).all():
+            raise RecordError("each 'expert_action' row must be finite or all NaN (no label)")
 
     def save(self, path: Path | str) -> Path:
         """Write atomically (temporary file, fsync, rename): a crash leaves no partial episode."""
@@ -222,9 +255,19 @@ class EpisodeRecord:
             meta = json.loads(raw_meta.tobytes().decode())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RecordError(f"{path}: unreadable 'meta' ({exc})") from None
-        record = cls(arrays, meta)
+        record = cls(*_upgraded(arrays, meta))
         record.validate()
         return record
+
+
+def _upgraded(arrays: dict[str, np.ndarray], meta: Any) -> tuple[dict[str, np.ndarray], Any]:
+    """A format 1 episode as format 2: no expert labels (NaN rows)."""
+    action = arrays.get("action")
+    if not isinstance(meta, dict) or meta.get("format_version") != UNLABELLED_VERSION or action is None:
+        return arrays, meta
+    if "expert_action" not in arrays:
+        arrays["expert_action"] = np.full(action.shape, np.nan, np.float32)
+    return arrays, {**meta, "format_version": FORMAT_VERSION}
 
 
 def onsets(intervened: Sequence[bool] | np.ndarray) -> np.ndarray:

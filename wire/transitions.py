@@ -3,10 +3,11 @@
 A step message: data {"kind": "step", "actor_id", "episode_id", "step", then the plain fields of
 `wire.records.StepRecord` in order ("intervened", "intervention_onset", "source", "terminated",
 "truncated", "success" (true/false/null), "stamp", "wall_time", "policy_version"), "final"} and
-arrays "state", "image/<camera>", "policy_action", "action"; the episode's last step (final) adds
-"final_state" and "final_image/<camera>", the observation after it. Its schema: `StepHeader` and
-`StepRecord`. An `Abandon` message {"kind": "abandon", "actor_id", "episode_id"} tells the learner
-an episode will not finish (the robot went away).
+arrays "state", "image/<camera>", "policy_action", "action", "expert_action" (the expert's label,
+all NaN for none; a message without it, from an older actor, has none); the episode's last step
+(final) adds "final_state" and "final_image/<camera>", the observation after it. Its schema:
+`StepHeader` and `StepRecord`. An `Abandon` message {"kind": "abandon", "actor_id", "episode_id"}
+tells the learner an episode will not finish (the robot went away).
 
 `read_transition` checks either kind, and with a `StepShape` (the receiver's cameras, image size,
 state and action lengths) everything a receiver would refuse later, so that a message that passes
@@ -33,6 +34,8 @@ SPARE_CAMERAS = 2
 MAX_ID = 256
 """Longest actor or episode id."""
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
+VECTORS = ("state", "policy_action", "action", "expert_action")
+"""The vector arrays of a step message; all but "expert_action" are required."""
 
 
 class TransitionError(ValueError):
@@ -83,11 +86,7 @@ def step_message(
     for name, plain in _WIRE_SCALARS:
         data[name] = plain(getattr(record, name))
     data["final"] = final_observation is not None
-    arrays: dict[str, np.ndarray] = {
-        "state": np.asarray(record.state, dtype=np.float32),
-        "policy_action": np.asarray(record.policy_action, dtype=np.float32),
-        "action": np.asarray(record.action, dtype=np.float32),
-    }
+    arrays = {name: np.asarray(getattr(record, name), dtype=np.float32) for name in VECTORS}
     for camera, image in record.images.items():
         arrays[f"image/{camera}"] = image
     if final_observation is not None:
@@ -123,7 +122,7 @@ class StepShape:
         """The size limits of a step message of this shape, with room for a few unused cameras."""
         height, width = self.image_size
         largest = max(height * width * 3, 8 * max(self.state_dim, self.action_dim))
-        arrays = 4 + 2 * (len(self.cameras) + SPARE_CAMERAS)
+        arrays = len(VECTORS) + 1 + 2 * (len(self.cameras) + SPARE_CAMERAS)  # + final_state
         return SizeLimits(max_arrays=arrays, max_array_bytes=largest, max_total_bytes=arrays * largest)
 
 
@@ -150,7 +149,7 @@ def read_step(message: Message, shape: StepShape | None = None) -> ReceivedStep:
     """The step a message carries, checked (against `shape` when given); raises TransitionError."""
     data = _data(message)
     arrays = message.arrays
-    for name in ("state", "policy_action", "action"):
+    for name in VECTORS[:-1]:
         if name not in arrays:
             raise TransitionError(f"step message lacks array {name!r}")
     header = checked(data, StepHeader, TransitionError, "step message")
@@ -158,11 +157,7 @@ def read_step(message: Message, shape: StepShape | None = None) -> ReceivedStep:
     if missing:
         raise TransitionError(f"step message lacks {', '.join(missing)}")
     fields = {name: data[name] for name in STEP_SCALARS if name in data}
-    fields["state"], fields["policy_action"], fields["action"] = (
-        arrays["state"],
-        arrays["policy_action"],
-        arrays["action"],
-    )
+    fields.update((name, arrays[name]) for name in VECTORS if name in arrays)
     fields["images"] = _prefixed(arrays, "image/")
     record = checked(fields, StepRecord, TransitionError, "step message")
     final = None
@@ -183,6 +178,7 @@ def _check_shape(record: StepRecord, final: dict[str, Any] | None, shape: StepSh
     _vector(record.state, "state", shape.state_dim)
     _vector(record.action, "action", shape.action_dim)
     _vector(record.policy_action, "policy_action", shape.action_dim, finite=False)
+    _label(record.expert_action, shape.action_dim)
     _images(record.images, "image", shape)
     if (record.terminated or record.truncated) and final is None:
         raise TransitionError("the last step of an episode (terminated or truncated) needs the final observation")
@@ -194,6 +190,12 @@ def _check_shape(record: StepRecord, final: dict[str, Any] | None, shape: StepSh
 def _vector(array: np.ndarray, name: str, length: int, *, finite: bool = True) -> None:
     if array.dtype.kind != "f" or array.shape != (length,) or (finite and not np.isfinite(array).all()):
         raise TransitionError(f"{name!r} must be {length} {'finite ' if finite else ''}floats")
+
+
+def _label(label: np.ndarray, length: int) -> None:
+    _vector(label, "expert_action", length, finite=False)
+    if not (np.isfinite(label).all() or np.isnan(label).all()):
+        raise TransitionError(f"'expert_action' must be {length} finite floats or all NaN (no label)")
 
 
 def _images(images: Mapping[str, np.ndarray], prefix: str, shape: StepShape) -> None:
