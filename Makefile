@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 
-.PHONY: install system test test-fast sim server lint bench clean
+.PHONY: install system test test-fast sim server lint bench reproduce clean
 
 SYSTEM_PACKAGES := libegl1 libgl1-mesa-dri libusb-1.0-0
 # Headless rendering (EGL) and librealsense's USB library.
@@ -53,6 +53,12 @@ bench: install
 	$(BIN)/python benchmarks/actor.py
 	$(BIN)/python benchmarks/cameras.py
 	$(BIN)/python benchmarks/franka_backend.py
+
+# docs/results: RLIF vs HG-DAgger, DAgger, BC and RLPD on the full pick task (about 2 h on 2 cores;
+# resumable: run it again after a kill). The state sweep first, then the image runs at the weakest expert.
+reproduce: install
+	$(BIN)/python benchmarks/rlif_vs_dagger.py --setting state
+	$(BIN)/python benchmarks/rlif_vs_dagger.py --setting image --levels poor --methods rlif hg_dagger bc
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,91 @@
+"""The RLIF-vs-DAgger benchmark path end to end at CI size (one expert level, two methods, a few
+hundred steps, tiny images): its outputs have the shape the report promises, and a second
+invocation resumes, running only what is missing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rlif.comparison.scenes import demo_scene, eval_scenes, train_scene
+from rlif.comparison.settings import METHODS, RunSpec, SweepConfig, all_runs, run_learner_config
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = [
+    "--setting", "image", "--image-size", "32", "--levels", "medium", "--methods", "rlif", "dagger",
+    "--seeds", "1", "--env-steps", "150", "--eval-episodes", "2", "--eval-points", "2",
+    "--expert-episodes", "2", "--demos", "2", "--episode-steps", "30", "--workers", "2",
+    "--learner.batch-size", "16", "--learner.min-transitions", "16",
+]  # fmt: skip
+
+
+def sweep(out: Path) -> str:
+    command = [
+        sys.executable,
+        "benchmarks/rlif_vs_dagger.py",
+        "--out",
+        str(out),
+        "--report",
+        str(out / "report"),
+        *TINY,
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_a_tiny_sweep_writes_table_curves_and_results_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    first = sweep(out)
+    assert "0 runs done before, 2 to run" in first
+    runs = out / "image" / "runs" / "medium"
+    results = {method: json.loads((runs / method / "seed0.json").read_text()) for method in ("rlif", "dagger")}
+    for method, result in results.items():
+        assert result["env_steps"] >= 150 and result["updates"] > 0, method
+        assert [point["env_steps"] for point in result["curve"]] == sorted(p["env_steps"] for p in result["curve"])
+        assert len(result["curve"]) == 2 and all(0 <= p["success"] <= 1 for p in result["curve"])
+        assert result["episodes"] and all(0 <= e["intervened"] <= 1 for e in result["episodes"])
+        assert result["demos"] == 2 and result["learner"]["cameras"] == ["front", "wrist"]
+    table = (out / "report" / "rlif_vs_dagger_image.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| medium |")]
+    assert len(rows) == 2 and rows[0].count("|") == 5, table  # level, expert, two methods
+    assert (out / "report" / "rlif_vs_dagger_image.png").stat().st_size > 10_000
+    experts = json.loads((out / "image" / "experts.json").read_text())
+    assert len(experts["medium"]) == 1
+
+    (runs / "dagger" / "seed0.json").unlink()
+    kept = (runs / "rlif" / "seed0.json").stat().st_mtime_ns
+    second = sweep(out)
+    assert "1 runs done before, 1 to run" in second
+    assert (runs / "dagger" / "seed0.json").exists()
+    assert (runs / "rlif" / "seed0.json").stat().st_mtime_ns == kept
+
+
+def test_scenes_of_evaluation_demonstrations_and_training_never_meet() -> None:
+    evaluation = set(eval_scenes(200))
+    demos = {demo_scene(seed, index) for seed in range(5) for index in range(100)}
+    training = {train_scene(seed, episode) for seed in range(5) for episode in range(5_000)}
+    assert not evaluation & demos and not evaluation & training and not demos & training
+
+
+def test_every_method_gets_the_same_learner_but_its_algorithm() -> None:
+    config = SweepConfig()
+    settings = [run_learner_config(config, RunSpec("poor", method, 1)).to_dict() for method in METHODS]
+    varying = {key for key in settings[0] if len({json.dumps(s[key]) for s in settings}) > 1}
+    assert varying == {"algorithm", "bc_weight"}
+    assert settings[0]["state_dim"] == 18 and settings[0]["cameras"] == []
+    assert {s["seed"] for s in settings} == {1}
+
+
+def test_runs_are_interleaved_so_a_cut_sweep_has_every_method() -> None:
+    runs = all_runs(SweepConfig(seeds=3))
+    first = runs[: len(METHODS) * 3]
+    assert {run.method for run in first} == set(METHODS) and {run.seed for run in first} == {0}
+    assert len(runs) == len(set(runs)) == 3 * 3 * len(METHODS)
+    assert np.all(np.diff([run.seed for run in runs]) >= 0)
