@@ -113,7 +113,8 @@ class Learner:
         """Take one streamed step of an actor's episode; returns the transitions it completed and
         stored. Steps of one episode must come in order of `step_index` (a repeated one is ignored);
         the last step (terminated or truncated) carries the final observation as
-        `next_observation` ({"state", "images"} as the env gives it). DAgger needs `expert_action`."""
+        `next_observation` ({"state", "images"} as the env gives it). DAgger stores `expert_action`, else
+        the step's own label (`step.expert_action`), and refuses a step with neither."""
         return self.ingest.add_step(
             actor_id, episode_id, step_index, step, next_observation=next_observation, expert_action=expert_action
         )
