@@ -89,3 +89,10 @@ def test_runs_are_interleaved_so_a_cut_sweep_has_every_method() -> None:
     assert {run.method for run in first} == set(METHODS) and {run.seed for run in first} == {0}
     assert len(runs) == len(set(runs)) == 3 * 3 * len(METHODS)
     assert np.all(np.diff([run.seed for run in runs]) >= 0)
+
+
+def test_the_rlif_bc_weight_option_changes_only_its_column() -> None:
+    config = SweepConfig(rlif_bc_weight=100.0)
+    weights = {method: run_learner_config(config, RunSpec("good", method, 0)).bc_weight for method in METHODS}
+    assert weights["rlif_bc"] == 100.0
+    assert all(weight == 0.0 for method, weight in weights.items() if method != "rlif_bc")

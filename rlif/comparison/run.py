@@ -82,7 +82,7 @@ class _Run:
     def collect_episode(self, env: Any, episode: int) -> EpisodeRecord:
         started = time.perf_counter()
         self.policy.load_arrays(self.learner.export_policy())
-        deterministic = self.method.algorithm not in SAC_ALGORITHMS
+        deterministic = self.method.algorithm not in SAC_ALGORITHMS or self.config.sac_collects_deterministically
         obs, info = env.reset(seed=train_scene(self.spec.seed, episode))
         done = False
         while not done:
@@ -94,7 +94,9 @@ class _Run:
 
     def interactive(self) -> None:
         targets, owed = eval_targets(self.config), 0.0
-        operator = OperatorConfig(preset=self.spec.level, model="value", seed=self.spec.seed)
+        operator = OperatorConfig(
+            preset=self.spec.level, model="value", delta=self.config.operator_delta, seed=self.spec.seed
+        )
         with self.world.operated_env(operator) as env:
             episode = 0
             while self.env_steps < self.config.env_steps:

@@ -78,6 +78,12 @@ class SweepConfig:
     """Image setting: camera image height and width."""
     workers: int = 2
     """Runs at a time, one process each (one torch thread each)."""
+    operator_delta: float = 0.5
+    """The value-based operator's margin, in steps of task progress (`OperatorConfig.delta`)."""
+    rlif_bc_weight: float = SIM_LEARNER.bc_weight
+    """The behaviour-cloning weight of the rlif_bc column (`rlif sim`'s by default)."""
+    sac_collects_deterministically: bool = False
+    """SAC methods collect with their deterministic action instead of a sampled one (a diagnostic)."""
     learner: LearnerConfig = SIM_LEARNER
     """The learner's settings (algorithm, bc_weight, observation shapes and seed are set per run)."""
 
@@ -115,7 +121,7 @@ def run_learner_config(config: SweepConfig, spec: RunSpec) -> LearnerConfig:
     return dataclasses.replace(
         config.learner,
         algorithm=method.algorithm,
-        bc_weight=method.bc_weight,
+        bc_weight=config.rlif_bc_weight if spec.method == "rlif_bc" else method.bc_weight,
         cameras=CAMERAS if config.images else (),
         image_size=(config.image_size, config.image_size) if config.images else config.learner.image_size,
         state_dim=PROPRIO_DIM if config.images else PROPRIO_DIM + CUBE_POSE_DIM,
