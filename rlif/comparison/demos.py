@@ -16,7 +16,7 @@ DEMO_OPERATOR_SEED = 10_000
 
 
 def demo_folder(config: SweepConfig, level: str, seed: int) -> Path:
-    return config.out / config.setting / "demos" / level / f"seed{seed}"
+    return config.folder / "demos" / level / f"seed{seed}"
 
 
 def demonstrations(config: SweepConfig, world: SimWorld, level: str, seed: int) -> list[EpisodeRecord]:

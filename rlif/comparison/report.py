@@ -15,7 +15,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rlif.comparison.settings import METHODS, SweepConfig
+from rlif.comparison.run import result_path
+from rlif.comparison.settings import METHODS, RunSpec, SweepConfig
 
 Results = dict[tuple[str, str], list[dict[str, Any]]]
 INTERVENTION_BINS = 10
@@ -26,7 +27,7 @@ def load_results(config: SweepConfig) -> Results:
     results: Results = {}
     for level in config.levels:
         for method in config.methods:
-            folder = config.out / config.setting / "runs" / level / method
+            folder = result_path(config, RunSpec(level, method, 0)).parent
             runs = [json.loads(path.read_text()) for path in sorted(folder.glob("seed*.json"))]
             if runs:
                 results[(level, method)] = sorted(runs, key=lambda run: run["seed"])
@@ -151,7 +152,7 @@ def machine() -> str:
 
 
 def wall_time(config: SweepConfig, results: Results) -> str:
-    path = config.out / config.setting / "sittings.json"
+    path = config.folder / "sittings.json"
     sittings = json.loads(path.read_text()) if path.exists() else []
     elapsed = sum(sitting["seconds"] for sitting in sittings)
     runs = sum(run["wall_s"] for runs in results.values() for run in runs)
@@ -163,7 +164,7 @@ def wall_time(config: SweepConfig, results: Results) -> str:
 
 def write_report(config: SweepConfig, experts: dict[str, list[float]], command: str) -> list[Path]:
     results = load_results(config)
-    folder = config.report if config.report is not None else config.out / config.setting
+    folder = config.report if config.report is not None else config.folder
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"rlif_vs_dagger_{config.setting}"
     figure = plot(config, experts, results, folder / f"{stem}.png")

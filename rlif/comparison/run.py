@@ -38,7 +38,7 @@ SAC_ALGORITHMS = ("rlif", "rlpd")
 
 
 def result_path(config: SweepConfig, spec: RunSpec) -> Path:
-    return config.out / config.setting / "runs" / spec.level / spec.method / f"seed{spec.seed}.json"
+    return config.folder / "runs" / spec.level / spec.method / f"seed{spec.seed}.json"
 
 
 def eval_targets(config: SweepConfig) -> list[int]:

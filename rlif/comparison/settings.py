@@ -99,6 +99,11 @@ class SweepConfig:
         return self.setting == "image"
 
     @property
+    def folder(self) -> Path:
+        """This setting's runs, demonstrations and expert measurements."""
+        return self.out / self.setting
+
+    @property
     def total_updates(self) -> int:
         return round(self.env_steps * self.updates_per_step)
 

@@ -9,7 +9,6 @@ import logging
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
 from typing import Any
 
 from rlif.comparison.demos import demonstrations
@@ -25,13 +24,9 @@ EXPERT_SEED = 20_000
 """The expert alone, measured with seeds EXPERT_SEED + seed (apart from the operators' draws)."""
 
 
-def sweep_folder(config: SweepConfig) -> Path:
-    return config.out / config.setting
-
-
 def measure_experts(config: SweepConfig, world: SimWorld) -> dict[str, list[float]]:
     """Each level's expert alone on the evaluation scenes, once per seed (kept in experts.json)."""
-    path = sweep_folder(config) / "experts.json"
+    path = config.folder / "experts.json"
     measured: dict[str, list[float]] = json.loads(path.read_text()) if path.exists() else {}
     env = world.env()
     try:
@@ -101,7 +96,7 @@ def run_sweep(config: SweepConfig, command: str) -> int:
 
 
 def _log_sitting(config: SweepConfig, seconds: float) -> None:
-    path = sweep_folder(config) / "sittings.json"
+    path = config.folder / "sittings.json"
     sittings = json.loads(path.read_text()) if path.exists() else []
     sittings.append({"ended": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(seconds, 1)})
     save_json_atomically(path, sittings)
