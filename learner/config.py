@@ -79,6 +79,11 @@ class LearnerConfig:
     bc_rows: ImitatedRows = "demos"
     """Which rows the behaviour-cloning term imitates: demos, operator (its steps), or both. A
     suboptimal operator's own actions are better learnt from through the critics than copied."""
+    conservative_weight: float = 0.0
+    """rlif/rlpd: weight of a conservative critic term (CQL, Kumar et al. 2020): each critic step
+    pushes Q down at the policy's and at uniform random actions (their log-sum-exp) and up at
+    the batch's own actions. The policy's own actions are rarely executed while an operator holds
+    control, so nothing else corrects the critics' optimism about them. 0: off, as in the paper."""
     backup_entropy: bool = True
     """Subtract alpha * log pi of the next action in the critic target (soft Q backup)."""
 
@@ -129,8 +134,8 @@ class LearnerConfig:
             problems.append("critic_subset must be between 1 and critic_ensemble")
         if not 0.0 <= self.intervention_fraction <= 1.0 or not 0.0 <= self.demo_fraction <= 1.0:
             problems.append("intervention_fraction and demo_fraction must lie in [0, 1]")
-        if self.bc_weight < 0:
-            problems.append("bc_weight must be >= 0")
+        if self.bc_weight < 0 or self.conservative_weight < 0:
+            problems.append("bc_weight and conservative_weight must be >= 0")
         if not 0.0 < self.discount <= 1.0 or not 0.0 < self.tau <= 1.0:
             problems.append("discount and tau must lie in (0, 1]")
         if self.utd_ratio < 1 or self.batch_size < 1 or self.capacity < 2 or self.checkpoint_keep < 1:

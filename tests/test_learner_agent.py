@@ -158,6 +158,28 @@ def test_bc_weight_pulls_the_actor_towards_the_imitated_actions() -> None:
     assert plain._actor_and_temperature_step(features, batch)["loss/bc"] == 0.0
 
 
+def test_conservative_term_lowers_q_away_from_the_batch_actions() -> None:
+    def gap_after_training(conservative_weight: float) -> float:
+        config = LearnerConfig(**{**SMALL, "cameras": ()}, critic_lr=1e-3, conservative_weight=conservative_weight)
+        torch.manual_seed(0)
+        agent = SACAgent(config)
+        batch = random_batch(config)
+        batch.action = torch.full_like(batch.action, 0.6)
+        batch.reward = torch.zeros_like(batch.reward)
+        metrics: dict[str, float] = {}
+        for _ in range(60):
+            _, metrics = agent._critic_step(batch)
+        assert ("q/conservative_gap" in metrics) == (conservative_weight > 0)
+        with torch.no_grad():
+            features = agent.encoder({}, batch.state)
+            elsewhere = agent.critic(features, torch.full_like(batch.action, -0.6)).mean()
+            at_data = agent.critic(features, batch.action).mean()
+        return float(at_data - elsewhere)
+
+    assert gap_after_training(2.0) > 0.5
+    assert abs(gap_after_training(0.0)) < 0.2
+
+
 def test_bc_term_trains_the_encoders_in_the_critic_step() -> None:
     config = LearnerConfig(**SMALL, bc_weight=1.0)
     batch = random_batch(config)

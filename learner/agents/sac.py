@@ -10,6 +10,8 @@ temperature step on the last batch:
                 Q'(next, a') - alpha logp')
     critic    = mean over the E critics of (Q(features, a) - target)^2
                 + w bc                                    # the encoders learn from both
+                + c (log-sum-exp over a~pi, a~uniform of Q(features, .) - log 2 - Q(features, a))
+                                                          # conservative term (CQL), c = conservative_weight
     actor     = alpha logp(a~pi | features) - mean over critics of Q(features, a)   (features detached)
                 + w max(|Q|, 1) bc                        # TD3+BC's scaling, at least 1
     alpha     = alpha (-logp - target_entropy)
@@ -70,6 +72,11 @@ class SACAgent(PolicyAgent):
             target = batch.reward + config.discount * (1.0 - batch.terminated) * next_q
         q = self.critic(features, batch.action)
         loss = (q - target).square().mean()
+        metrics: dict[str, float] = {}
+        if config.conservative_weight > 0:
+            gap = self._conservative_gap(features, batch, q)
+            loss = loss + config.conservative_weight * gap
+            metrics["q/conservative_gap"] = gap.item()
         imitate = self._imitated_rows(batch)
         if imitate is not None:
             # the encoders also learn what the imitated actions need to see; the actor's gradient
@@ -84,7 +91,7 @@ class SACAgent(PolicyAgent):
                 self.target_critic.parameters(), self.critic.parameters(), strict=True
             ):
                 target_parameter.lerp_(parameter, config.tau)
-        metrics = {
+        metrics |= {
             "loss/critic": loss.item(),
             "q/mean": q.mean().item(),
             "q/ensemble_std": q.std(dim=0).mean().item(),
@@ -92,6 +99,15 @@ class SACAgent(PolicyAgent):
             "batch/reward_mean": batch.reward.mean().item(),
         }
         return features, metrics
+
+    def _conservative_gap(self, features: torch.Tensor, batch: TensorBatch, q_data: torch.Tensor) -> torch.Tensor:
+        """How much the critics value the policy's and random actions above the batch's actions
+        (a soft maximum of the two, so log 2 is the gap of three equal values)."""
+        with torch.no_grad():
+            policy_action, _ = self.actor.sample(features.detach(), self.generator)
+            uniform = torch.rand(batch.action.shape, generator=self.generator, dtype=batch.action.dtype) * 2 - 1
+        others = torch.stack([self.critic(features, policy_action), self.critic(features, uniform)])
+        return (torch.logsumexp(others, dim=0) - math.log(2.0) - q_data).mean()
 
     def _imitated_rows(self, batch: TensorBatch) -> torch.Tensor | None:
         imitate = batch.imitate
