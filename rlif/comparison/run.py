@@ -46,7 +46,9 @@ def eval_targets(config: SweepConfig) -> list[int]:
     return [round(config.env_steps * (index + 1) / config.eval_points) for index in range(config.eval_points)]
 
 
-class _Run:
+class Run:
+    """A run in progress: its learner, policy, evaluation env and what it has measured so far."""
+
     def __init__(self, config: SweepConfig, spec: RunSpec, world: SimWorld) -> None:
         self.config, self.spec, self.world = config, spec, world
         self.method = METHODS[spec.method]
@@ -164,7 +166,7 @@ def run_one(config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
     started = time.perf_counter()
     with SimWorld(config) as world:
         demos = demonstrations(config, world, spec.level, spec.seed)
-        run = _Run(config, spec, world)
+        run = Run(config, spec, world)
         try:
             for record in demos:
                 run.learner.add_episode(record, prior=True)
