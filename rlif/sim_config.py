@@ -17,10 +17,15 @@ SIM_LEARNER = LearnerConfig(
     discount=0.9,
     init_temperature=0.02,
     bc_weight=2.5,
+    bc_rows="both",
+    conservative_weight=1.0,
 )
 """Learner defaults of the sim run, chosen for visible progress within 20 minutes on a 2-core CPU:
-small images and batches, a shorter horizon, little initial exploration noise, and a
-behaviour-cloning term on the demonstrations (`--learner.bc-weight 0` for SAC alone)."""
+small images and batches, a shorter horizon, little initial exploration noise, a
+behaviour-cloning term on the demonstrations' and the operator's actions, and a conservative
+critic term (`--learner.bc-weight 0 --learner.conservative-weight 0` for SAC alone, as in the
+paper). Without the last two the policy alone made 4 % on the full task at the good level,
+where behaviour cloning alone made 71 % (docs/results)."""
 
 DEMOS_FOLDER = "demos"
 """Inside run_dir: the scripted demonstrations, recorded first, that the learner loads as prior data."""

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from learner.agents.sac import SACAgent
+from learner.config import LearnerConfig
+from learner.replay import ReplayBuffer
+from rlif.comparison.probe import critic_preferences
 from rlif.comparison.scenes import demo_scene, eval_scenes, train_scene
 from rlif.comparison.settings import METHODS, RunSpec, SweepConfig, all_runs, run_learner_config
+from rlif.sim_config import SIM_LEARNER
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -78,7 +84,7 @@ def test_every_method_gets_the_same_learner_but_its_algorithm() -> None:
     config = SweepConfig()
     settings = [run_learner_config(config, RunSpec("poor", method, 1)).to_dict() for method in METHODS]
     varying = {key for key in settings[0] if len({json.dumps(s[key]) for s in settings}) > 1}
-    assert varying == {"algorithm", "bc_weight"}
+    assert varying == {"algorithm", "bc_weight", "conservative_weight"}
     assert settings[0]["state_dim"] == 18 and settings[0]["cameras"] == []
     assert {s["seed"] for s in settings} == {1}
 
@@ -96,3 +102,55 @@ def test_the_rlif_bc_weight_option_changes_only_its_column() -> None:
     weights = {method: run_learner_config(config, RunSpec("good", method, 0)).bc_weight for method in METHODS}
     assert weights["rlif_bc"] == 100.0
     assert all(weight == 0.0 for method, weight in weights.items() if method != "rlif_bc")
+
+
+def test_only_the_rlif_sim_column_has_the_conservative_critic() -> None:
+    weights = {
+        method: run_learner_config(SweepConfig(), RunSpec("good", method, 0)).conservative_weight for method in METHODS
+    }
+    assert weights["rlif_bc"] == SIM_LEARNER.conservative_weight > 0
+    assert all(weight == 0.0 for method, weight in weights.items() if method != "rlif_bc")
+
+
+class _PrefersOneAction(torch.nn.Module):
+    """Q = -|a - 0.5| summed over dimensions, the same for every critic of an ensemble of 2."""
+
+    def forward(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return -(action - 0.5).abs().sum(-1).expand(2, -1)
+
+
+def test_the_probe_reports_which_actions_the_critics_prefer() -> None:
+    config = LearnerConfig(cameras=(), state_dim=3, action_dim=2, critic_ensemble=2)
+    agent = SACAgent(config)
+    agent.critic = _PrefersOneAction()  # type: ignore[assignment]
+    buffer = ReplayBuffer("demos", 16, (), (64, 64), 3, 2)
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(6, 3)).astype(np.float32)
+    for step in range(5):  # one episode: 5 transitions, 6 observations
+        buffer.add(
+            "e", step, (states[step], {}), np.full(2, 0.5, np.float32), 0.0, False, (states[step + 1], {}), step == 4
+        )
+    figures = critic_preferences(agent, buffer, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        policy = agent.actor.deterministic(agent.encoder({}, torch.from_numpy(states[:5])))
+    assert figures["states"] == 5
+    assert figures["data_beats_noisy"] == 1.0 and figures["q_stored"] == 0.0
+    assert figures["data_beats_policy"] == 1.0 and figures["q_policy"] < 0
+    assert figures["policy_distance"] == pytest.approx((policy - 0.5).abs().mean(0).tolist(), abs=0.01)
+
+
+@pytest.mark.slow
+def test_the_critic_probe_trains_a_run_and_prints_one_json_line(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "benchmarks/critic_probe.py", "--method", "rlif", "--level", "medium",
+        "--sweep.out", str(tmp_path), "--sweep.env-steps", "120", "--sweep.eval-episodes", "2",
+        "--sweep.expert-episodes", "2", "--sweep.demos", "2", "--sweep.episode-steps", "30",
+        "--sweep.learner.batch-size", "16", "--sweep.learner.min-transitions", "16",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["run"] == "medium/rlif/seed0" and figures["env_steps"] >= 120
+    assert figures["buffers"]["demos"]["states"] > 0
+    for buffer in figures["buffers"].values():
+        assert 0 <= buffer["data_beats_policy"] <= 1 and len(buffer["policy_distance"]) == 7

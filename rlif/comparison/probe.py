@@ -45,7 +45,7 @@ def critic_preferences(agent: SACAgent, buffer: ReplayBuffer, generator: torch.G
         "q_noisy": round(q_noisy.mean().item(), 3),
         "data_beats_policy": round((q_stored > q_policy).float().mean().item(), 3),
         "data_beats_noisy": round((q_stored > q_noisy).float().mean().item(), 3),
-        "policy_distance": np.round((policy - stored).abs().mean(0).numpy(), 2).tolist(),
+        "policy_distance": [round(float(value), 2) for value in (policy - stored).abs().mean(0)],
         "reward_mean": round(float(buffer.reward[transitions].mean()), 3),
     }
 

@@ -25,7 +25,9 @@ CAMERAS = ("front", "wrist")
 class Method:
     name: str
     algorithm: Algorithm
-    bc_weight: float
+    sim_recipe: bool
+    """Learns with `rlif sim`'s behaviour-cloning and conservative critic terms (False: neither,
+    the paper's recipe)."""
     interactive: bool
     """Collects its own episodes with the operator (False: learns from the demonstrations alone)."""
     label: str
@@ -34,12 +36,12 @@ class Method:
 METHODS: dict[str, Method] = {
     method.name: method
     for method in (
-        Method("rlif", "rlif", 0.0, True, "RLIF (paper: no BC term)"),
-        Method("rlif_bc", "rlif", SIM_LEARNER.bc_weight, True, "RLIF + BC term (rlif sim)"),
-        Method("hg_dagger", "hg_dagger", 0.0, True, "HG-DAgger"),
-        Method("dagger", "dagger", 0.0, True, "DAgger"),
-        Method("bc", "bc", 0.0, False, "BC (demos only)"),
-        Method("rlpd", "rlpd", 0.0, True, "RLPD, task reward (oracle)"),
+        Method("rlif", "rlif", False, True, "RLIF (paper recipe)"),
+        Method("rlif_bc", "rlif", True, True, "RLIF + BC and CQL terms (rlif sim)"),
+        Method("hg_dagger", "hg_dagger", False, True, "HG-DAgger"),
+        Method("dagger", "dagger", False, True, "DAgger"),
+        Method("bc", "bc", False, False, "BC (demos only)"),
+        Method("rlpd", "rlpd", False, True, "RLPD, task reward (oracle)"),
     )
 }
 
@@ -126,7 +128,8 @@ def run_learner_config(config: SweepConfig, spec: RunSpec) -> LearnerConfig:
     return dataclasses.replace(
         config.learner,
         algorithm=method.algorithm,
-        bc_weight=config.rlif_bc_weight if spec.method == "rlif_bc" else method.bc_weight,
+        bc_weight=config.rlif_bc_weight if method.sim_recipe else 0.0,
+        conservative_weight=config.learner.conservative_weight if method.sim_recipe else 0.0,
         cameras=CAMERAS if config.images else (),
         image_size=(config.image_size, config.image_size) if config.images else config.learner.image_size,
         state_dim=PROPRIO_DIM if config.images else PROPRIO_DIM + CUBE_POSE_DIM,
