@@ -85,7 +85,10 @@ def test_a_child_that_never_gets_ready_is_stopped_by_its_group(tmp_path: Path) -
     quitter = ChildProcess("quitter", [sys.executable, "-c", "raise SystemExit(3)"], ready=lambda: False)
     with pytest.raises(ChildFailed, match="quitter exited with code 3"), quitter:
         pass
-    ready = ChildProcess("ready", [sys.executable, "-c", "import time; time.sleep(60)"], ready=lambda: True)
+    # ready once its interpreter runs the script: a SIGINT during Python's start-up can be lost
+    started = tmp_path / "started"
+    script = f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(60)"
+    ready = ChildProcess("ready", [sys.executable, "-c", script], ready=started.exists)
     with ready:
         assert ready.ready
     assert not ready.alive() and ready.returncode() == -signal.SIGINT
