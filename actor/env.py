@@ -265,6 +265,12 @@ class RobotEnv(gym.Env):
             images = self.client.observation(images=True).arrays
         return np.concatenate([np.asarray(images[name]) for name in sorted(images)], axis=1)
 
+    def observation_shapes(self) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]]]:
+        """The shapes of this env's observations: the state's and each camera's image's."""
+        cameras = self.config.cameras if self.config.images else ()
+        state, _ = state_layout(self.state_fields)
+        return state.shape, {name: (*self.server_info["cameras"][name], 3) for name in cameras}
+
     def close(self) -> None:
         self.client.close()
         super().close()

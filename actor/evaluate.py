@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from actor.config import EvalConfig
-from actor.env import RobotEnv, state_layout
+from actor.env import RobotEnv
 from actor.intervention import InterventionWrapper
 from actor.video import EpisodeVideo
 from learner.config import LearnerConfig
@@ -75,7 +75,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     intervention = dataclasses.replace(actor.intervention, sync="latest", proposals=None, actor_id=actor.actor_id)
     robot = RobotEnv(actor.env)
     try:
-        policy.check_observations(*observation_shapes(robot))
+        policy.check_observations(*robot.observation_shapes())
     except ObservationMismatch:
         robot.close()
         raise
@@ -111,10 +111,3 @@ def evaluate(config: EvalConfig) -> EvalReport:
     finally:
         env.close()
     return report
-
-
-def observation_shapes(env: RobotEnv) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]]]:
-    """The shapes of the env's observations: the state's and each camera's image's."""
-    cameras = env.config.cameras if env.config.images else ()
-    state, _ = state_layout(env.state_fields)
-    return state.shape, {name: (*env.server_info["cameras"][name], 3) for name in cameras}

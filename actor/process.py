@@ -26,7 +26,7 @@ from actor.config import ActorConfig
 from actor.env import OVERRUN, RobotEnv
 from actor.intervention import InterventionWrapper
 from learner.config import LearnerConfig
-from learner.policy import Policy
+from learner.policy import ObservationMismatch, Policy
 from robot_server.client import RobotError, RobotUnavailable
 from wire.lifecycle import stop_on_signals
 from wire.ratelog import RateLimitedLog
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 EXIT_ROBOT_LOST = 3
 EXIT_NO_LEARNER = 4
+EXIT_POLICY_MISFITS = 2
 
 
 class Stop(Exception):
@@ -119,6 +120,8 @@ class Actor:
                     raise ValueError("they carry no policy config")
                 policy = Policy(LearnerConfig.from_dict(config), seed=self.config.seed)
             policy.load_arrays(weights.arrays)  # checks every array before it copies any
+            if self.env is not None:
+                self._check_fits(policy, self.env)
         except (ValueError, TypeError, KeyError) as exc:
             self.rejected_weights += 1
             self._weights_log.warning("weights", "weights version %d ignored: %s", weights.version, exc)
@@ -131,6 +134,13 @@ class Actor:
         if self.env is not None:
             self.env.policy_version = self.version
         return True
+
+    @staticmethod
+    def _check_fits(policy: Policy, env: InterventionWrapper) -> None:
+        """Raises ObservationMismatch, naming both shapes, unless the policy fits the env's observations."""
+        robot = env.unwrapped
+        assert isinstance(robot, RobotEnv)
+        policy.check_observations(*robot.observation_shapes())
 
     def _wait_for_first_weights(self) -> None:
         self.state = "waiting for the learner's first weights"
@@ -257,6 +267,8 @@ class Actor:
     def run(self) -> int:
         self._wait_for_first_weights()
         self.env = self._open_env()
+        assert self.policy is not None  # the first weights were applied
+        self._check_fits(self.policy, self.env)
         self.env.policy_version = self.version
         self.state = "running"
         rng = np.random.default_rng(self.config.seed)
@@ -330,5 +342,8 @@ def run_actor(config: ActorConfig) -> int:
         except TimeoutError as exc:
             log.error("%s", exc)
             return EXIT_NO_LEARNER
+        except ObservationMismatch as exc:
+            log.error("the learner's policy does not fit this robot: %s", exc)
+            return EXIT_POLICY_MISFITS
         finally:
             actor.close()

@@ -1,7 +1,9 @@
-"""Weights that do not fit are ignored by the actor: it goes on acting with the policy it has."""
+"""Weights that do not fit are ignored by the actor: it goes on acting with the policy it has; a
+first policy that does not fit the robot's observations stops it with both shapes named."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -12,26 +14,29 @@ from actor.env import EnvConfig
 from actor.intervention import InterventionConfig
 from actor.process import Actor
 from learner.config import LearnerConfig
-from learner.policy import Policy
+from learner.policy import ObservationMismatch, Policy
 from tests.conftest import free_port
 from wire.weights import Weights
 
 SMALL = LearnerConfig(cameras=(), state_dim=13, action_dim=7)
 
 
-@pytest.fixture
-def actor() -> Iterator[Actor]:
+def actor_config(server: str | None = None) -> ActorConfig:
     addresses = [f"tcp://127.0.0.1:{free_port()}" for _ in range(6)]
-    config = ActorConfig(
+    return ActorConfig(
         actor_id="weights-actor",
-        env=EnvConfig(server=addresses[5], images=False),
-        intervention=InterventionConfig(commands=addresses[0], proposals=None),
+        env=EnvConfig(server=server or addresses[5], images=False),
+        intervention=InterventionConfig(commands=addresses[0], proposals=None, sync="latest"),
         transitions=addresses[1],
         weights=addresses[2],
         learner_status=addresses[3],
         status=addresses[4],
     )
-    made = Actor(config)
+
+
+@pytest.fixture
+def actor() -> Iterator[Actor]:
+    made = Actor(actor_config())
     yield made
     made.sender.flush = lambda timeout: True  # type: ignore[method-assign]  # no learner to acknowledge
     made.close()
@@ -61,3 +66,29 @@ def test_weights_that_do_not_fit_are_ignored_and_the_policy_kept(actor: Actor) -
     assert actor.rejected_weights == len(bad_offers)
     assert actor.policy is kept and actor.version == 1
     assert kept is not None and np.array_equal(kept.act(observation), before)
+
+
+def test_a_policy_that_does_not_fit_the_robot_is_refused(lockstep_server) -> None:
+    wider = dataclasses.replace(SMALL, state_dim=18)
+    fitting = Actor(actor_config(lockstep_server.address))
+    try:
+        assert offer(fitting, Weights(1, dict(Policy(SMALL, seed=0).arrays()), {"config": SMALL.to_dict()}))
+        fitting.env = fitting._open_env()
+        kept = fitting.policy
+        assert not offer(fitting, Weights(2, dict(Policy(wider, seed=0).arrays()), {"config": wider.to_dict()}))
+        assert fitting.rejected_weights == 1 and fitting.policy is kept and fitting.version == 1
+    finally:
+        fitting.sender.flush = lambda timeout: True  # type: ignore[method-assign]
+        fitting.close()
+
+    misfit = Actor(actor_config(lockstep_server.address))
+    misfit._wait_for_first_weights = lambda: offer(  # type: ignore[method-assign, assignment]
+        misfit, Weights(1, dict(Policy(wider, seed=0).arrays()), {"config": wider.to_dict()})
+    )
+    try:
+        with pytest.raises(ObservationMismatch, match=r"state \(18,\).*state \(13,\)"):
+            misfit.run()
+        assert misfit.episodes == 0
+    finally:
+        misfit.sender.flush = lambda timeout: True  # type: ignore[method-assign]
+        misfit.close()
