@@ -67,3 +67,9 @@ def test_malformed_episodes_are_refused(tmp_path) -> None:
     episode.arrays["truncated"][0] = True
     with pytest.raises(RecordError, match="only the last step"):
         episode.validate()
+    episode = make_episode()
+    payload = dict(np.load(episode.save(tmp_path / "listed.npz")))
+    payload["meta"] = np.frombuffer(b"[1, 2]", dtype=np.uint8)
+    np.savez(tmp_path / "listed.npz", **payload)
+    with pytest.raises(RecordError, match="'meta' must be a JSON object, got list"):
+        EpisodeRecord.load(tmp_path / "listed.npz")

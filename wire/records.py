@@ -196,6 +196,8 @@ class EpisodeRecord:
 
     def validate(self) -> None:
         """Shapes, dtypes and cross-field rules; raises RecordError with what is wrong."""
+        if not isinstance(self.meta, dict):
+            raise RecordError(f"episode 'meta' must be a JSON object, got {type(self.meta).__name__}")
         if self.meta.get("format_version") != FORMAT_VERSION:
             raise RecordError(f"episode format version {self.meta.get('format_version')!r}, expected {FORMAT_VERSION}")
         try:
