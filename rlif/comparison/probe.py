@@ -17,10 +17,8 @@ import torch
 
 from learner.agents.sac import SACAgent
 from learner.replay import ReplayBuffer
-from rlif.comparison.demos import demonstrations
-from rlif.comparison.run import Run
-from rlif.comparison.settings import RunSpec, SweepConfig
-from rlif.comparison.world import SimWorld
+from rlif.comparison.run import SAC_ALGORITHMS, trained_run
+from rlif.comparison.settings import METHODS, RunSpec, SweepConfig
 
 ACTION_NOISE = 0.3
 
@@ -54,23 +52,15 @@ def probe(config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
     """Trains `spec` as the sweep would (state setting, SAC methods), then measures its critics."""
     if config.images:
         raise ValueError("the probe reads state-only buffers: use --setting state")
-    torch.set_num_threads(1)
-    with SimWorld(config) as world:
-        demos = demonstrations(config, world, spec.level, spec.seed)
-        run = Run(config, spec, world)
-        try:
-            if not isinstance(run.learner.agent, SACAgent):
-                raise ValueError(f"{spec.method} has no critics; probe rlif, rlif_bc or rlpd")
-            for record in demos:
-                run.learner.add_episode(record, prior=True)
-            run.interactive()
-            generator = torch.Generator().manual_seed(spec.seed)
-            buffers = {
-                name: critic_preferences(run.learner.agent, buffer, generator)
-                for name, buffer in run.learner.buffers.items()
-                if len(buffer)
-            }
-        finally:
-            run.eval_env.close()
-            run.learner.close()
+    if METHODS[spec.method].algorithm not in SAC_ALGORITHMS:
+        raise ValueError(f"{spec.method} has no critics; probe rlif, rlif_bc or rlpd")
+    with trained_run(config, spec) as (run, _):
+        agent = run.learner.agent
+        assert isinstance(agent, SACAgent)
+        generator = torch.Generator().manual_seed(spec.seed)
+        buffers = {
+            name: critic_preferences(agent, buffer, generator)
+            for name, buffer in run.learner.buffers.items()
+            if len(buffer)
+        }
     return {"run": spec.name, "env_steps": run.env_steps, "success": run.curve[-1]["success"], "buffers": buffers}

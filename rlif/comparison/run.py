@@ -12,11 +12,13 @@ as one JSON file at the end; a run cut short leaves none and starts over when th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,13 +159,10 @@ def save_json_atomically(path: Path, value: Any) -> None:
     os.replace(temporary, path)
 
 
-def run_one(config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
-    """Runs `spec` unless its result exists; returns the result."""
-    path = result_path(config, spec)
-    if path.exists():
-        return dict(json.loads(path.read_text()))
+@contextlib.contextmanager
+def trained_run(config: SweepConfig, spec: RunSpec) -> Iterator[tuple[Run, list[EpisodeRecord]]]:
+    """`spec` run to its end from its demonstrations; its learner stays open inside the block."""
     torch.set_num_threads(1)
-    started = time.perf_counter()
     with SimWorld(config) as world:
         demos = demonstrations(config, world, spec.level, spec.seed)
         run = Run(config, spec, world)
@@ -171,9 +170,20 @@ def run_one(config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
             for record in demos:
                 run.learner.add_episode(record, prior=True)
             run.interactive() if run.method.interactive else run.offline()
+            yield run, demos
         finally:
             run.eval_env.close()
             run.learner.close()
+
+
+def run_one(config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
+    """Runs `spec` unless its result exists; returns the result."""
+    path = result_path(config, spec)
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    started = time.perf_counter()
+    with trained_run(config, spec) as (run, demos):
+        pass
     result = run.result(demos, time.perf_counter() - started)
     save_json_atomically(path, result)
     return result
