@@ -170,6 +170,9 @@ def test_a_reset_slower_than_the_timeout_is_still_waited_for(service: RobotServi
 class StillPolicy:
     """Stands in for the learner's policy: the arm holds still, gripper open."""
 
+    def check_observations(self, state: tuple[int, ...], images: Mapping[str, tuple[int, ...]]) -> None:
+        """Fits any robot."""
+
     def act(self, observation: Mapping[str, Any], deterministic: bool = True) -> np.ndarray:
         return np.array([0, 0, 0, 0, 0, 0, 1], dtype=np.float32)
 

@@ -85,9 +85,13 @@ def test_a_child_that_never_gets_ready_is_stopped_by_its_group(tmp_path: Path) -
     quitter = ChildProcess("quitter", [sys.executable, "-c", "raise SystemExit(3)"], ready=lambda: False)
     with pytest.raises(ChildFailed, match="quitter exited with code 3"), quitter:
         pass
-    # ready once its interpreter runs the script: a SIGINT during Python's start-up can be lost
+    # ready once its interpreter runs the script; it takes SIGINT as Python's default does even
+    # when started with SIGINT ignored (as a background job of a non-interactive shell is)
     started = tmp_path / "started"
-    script = f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(60)"
+    script = (
+        "import pathlib, signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        f"pathlib.Path({str(started)!r}).touch(); time.sleep(60)"
+    )
     ready = ChildProcess("ready", [sys.executable, "-c", script], ready=started.exists)
     with ready:
         assert ready.ready
