@@ -183,7 +183,6 @@ def run_one(config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
         return dict(json.loads(path.read_text()))
     started = time.perf_counter()
     with trained_run(config, spec) as (run, demos):
-        pass
-    result = run.result(demos, time.perf_counter() - started)
+        result = run.result(demos, time.perf_counter() - started)
     save_json_atomically(path, result)
     return result
