@@ -58,7 +58,7 @@ bench: install
 # resumable: run it again after a kill). The state sweep first, then the image runs at the weakest expert.
 reproduce: install
 	$(BIN)/python benchmarks/rlif_vs_dagger.py --setting state
-	$(BIN)/python benchmarks/rlif_vs_dagger.py --setting image --levels poor --methods rlif hg_dagger bc
+	$(BIN)/python benchmarks/rlif_vs_dagger.py --setting image --levels poor --methods rlif rlif_bc hg_dagger bc
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

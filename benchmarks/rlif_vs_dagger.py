@@ -2,7 +2,7 @@
 (full cube range), at three expert levels, several seeds each: the paper's Table 1 reproduced.
 
     python benchmarks/rlif_vs_dagger.py --setting state       # the state-based sweep
-    python benchmarks/rlif_vs_dagger.py --setting image --levels poor --methods rlif hg_dagger bc
+    python benchmarks/rlif_vs_dagger.py --setting image --levels poor --methods rlif rlif_bc hg_dagger bc
 
 Every option: `--help`. A sweep is made of small runs, each kept as a JSON file under `--out`;
 run the same command again after a kill to continue. The table, curves and summary go to
