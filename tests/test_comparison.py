@@ -19,6 +19,7 @@ from learner.replay import ReplayBuffer
 from rlif.comparison.probe import critic_preferences
 from rlif.comparison.scenes import demo_scene, eval_scenes, train_scene
 from rlif.comparison.settings import METHODS, RunSpec, SweepConfig, all_runs, run_learner_config
+from rlif.comparison.world import cube_pose
 from rlif.sim_config import SIM_LEARNER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,3 +155,11 @@ def test_the_critic_probe_trains_a_run_and_prints_one_json_line(tmp_path: Path) 
     assert figures["buffers"]["demos"]["states"] > 0
     for buffer in figures["buffers"].values():
         assert 0 <= buffer["data_beats_policy"] <= 1 and len(buffer["policy_distance"]) == 7
+
+
+def test_the_cube_pose_is_in_the_world_or_relative_to_the_gripper() -> None:
+    quarter_yaw = [np.cos(np.pi / 16), 0.0, 0.0, np.sin(np.pi / 16)]  # yaw pi/8: 4 yaw is pi/2
+    robot = {"sim_cube_pos": [0.5, -0.1, 0.025], "sim_cube_quat": quarter_yaw, "tcp_pos": [0.45, 0.0, 0.3]}
+    world, gripper = cube_pose(robot), cube_pose(robot, "gripper")
+    np.testing.assert_allclose(world, [0.5, -0.1, 0.025, 1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(gripper, [0.05, -0.1, -0.275, 1.0, 0.0], atol=1e-6)

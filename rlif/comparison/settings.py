@@ -12,6 +12,7 @@ from learner.config import Algorithm, LearnerConfig
 from rlif.sim_config import SIM_LEARNER
 
 Setting = Literal["state", "image"]
+CubeFrame = Literal["world", "gripper"]
 LEVELS = ("good", "medium", "poor")
 """The scripted expert's presets, strongest first (nominal success about 90 %, 50 %, 20 %)."""
 PROPRIO_DIM = 13
@@ -56,6 +57,9 @@ class SweepConfig:
     """Where the table, curves and summary go (None: only into `out`)."""
     setting: Setting = "state"
     """state: proprio and the cube pose; image: proprio and the two cameras (no cube pose)."""
+    cube_frame: CubeFrame = "world"
+    """State setting: the cube's position in the world, or relative to the gripper (cube minus
+    gripper position, world axes; a diagnostic)."""
     levels: tuple[str, ...] = LEVELS
     """Expert presets (the rows of the table)."""
     methods: tuple[str, ...] = tuple(METHODS)

@@ -19,7 +19,7 @@ import numpy as np
 from actor.env import EnvConfig, RobotEnv
 from actor.intervention import InterventionConfig, InterventionWrapper
 from rlif.children import sim_server_config
-from rlif.comparison.settings import CUBE_POSE_DIM, SweepConfig
+from rlif.comparison.settings import CUBE_POSE_DIM, CubeFrame, SweepConfig
 from rlif.processes import free_port
 from robot_server.server import RobotServer
 from teleop.publishers import CommandPublisher
@@ -30,19 +30,23 @@ from wire.ports import local
 SERVER_START_TIMEOUT = 60.0
 
 
-def cube_pose(robot: dict[str, Any]) -> np.ndarray:
-    """The cube's position and its yaw as (sin 4 yaw, cos 4 yaw), from the sim's privileged state."""
+def cube_pose(robot: dict[str, Any], frame: CubeFrame = "world") -> np.ndarray:
+    """The cube's position (in the world, or minus the gripper's) and its yaw as (sin 4 yaw,
+    cos 4 yaw), from the sim's privileged state."""
     w, _, _, z = np.asarray(robot["sim_cube_quat"], dtype=np.float64)
     yaw = 2.0 * np.arctan2(z, w)
     position = np.asarray(robot["sim_cube_pos"], dtype=np.float32)
+    if frame == "gripper":
+        position = position - np.asarray(robot["tcp_pos"], dtype=np.float32)
     return np.concatenate([position, np.array([np.sin(4 * yaw), np.cos(4 * yaw)], np.float32)])
 
 
 class CubePoseState(gym.Wrapper):
     """Appends the cube's pose (`cube_pose`) to the observation's state vector."""
 
-    def __init__(self, env: gym.Env) -> None:
+    def __init__(self, env: gym.Env, frame: CubeFrame = "world") -> None:
         super().__init__(env)
+        self.frame = frame
         space = env.observation_space
         assert isinstance(space, gym.spaces.Dict)
         state = space["state"]
@@ -55,9 +59,9 @@ class CubePoseState(gym.Wrapper):
             }
         )
 
-    @staticmethod
-    def _with_pose(obs: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-        return {**obs, "state": np.concatenate([obs["state"], cube_pose(info["robot"])]).astype(np.float32)}
+    def _with_pose(self, obs: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        pose = cube_pose(info["robot"], self.frame)
+        return {**obs, "state": np.concatenate([obs["state"], pose]).astype(np.float32)}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
@@ -92,7 +96,7 @@ class SimWorld:
                 max_episode_steps=self.config.episode_steps,
             )
         )
-        return robot if self.config.images else CubePoseState(robot)
+        return robot if self.config.images else CubePoseState(robot, self.config.cube_frame)
 
     @contextlib.contextmanager
     def operated_env(self, operator: OperatorConfig) -> Iterator[InterventionWrapper]:
