@@ -163,3 +163,9 @@ def test_the_cube_pose_is_in_the_world_or_relative_to_the_gripper() -> None:
     world, gripper = cube_pose(robot), cube_pose(robot, "gripper")
     np.testing.assert_allclose(world, [0.5, -0.1, 0.025, 1.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(gripper, [0.05, -0.1, -0.275, 1.0, 0.0], atol=1e-6)
+
+
+def test_a_gripper_frame_sweep_keeps_apart_and_needs_the_state_setting() -> None:
+    assert SweepConfig(cube_frame="gripper").folder != SweepConfig().folder
+    with pytest.raises(ValueError, match="state setting only"):
+        SweepConfig(setting="image", cube_frame="gripper")

@@ -166,7 +166,7 @@ def write_report(config: SweepConfig, experts: dict[str, list[float]], command: 
     results = load_results(config)
     folder = config.report if config.report is not None else config.folder
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"rlif_vs_dagger_{config.setting}"
+    stem = f"rlif_vs_dagger_{config.name}"
     figure = plot(config, experts, results, folder / f"{stem}.png")
     text = "\n\n".join(
         [

@@ -99,15 +99,22 @@ class SweepConfig:
             raise ValueError(f"unknown methods or levels {unknown}; methods {list(METHODS)}, levels {list(LEVELS)}")
         if min(self.seeds, self.env_steps, self.eval_episodes, self.eval_points, self.workers) < 1:
             raise ValueError("seeds, env_steps, eval_episodes, eval_points and workers must be >= 1")
+        if self.images and self.cube_frame != "world":
+            raise ValueError("--cube-frame applies to the state setting only (the image setting has no cube pose)")
 
     @property
     def images(self) -> bool:
         return self.setting == "image"
 
     @property
+    def name(self) -> str:
+        """The setting, and the cube's frame where it is not the world's (its runs are apart)."""
+        return self.setting if self.cube_frame == "world" else f"{self.setting}_cube_{self.cube_frame}"
+
+    @property
     def folder(self) -> Path:
         """This setting's runs, demonstrations and expert measurements."""
-        return self.out / self.setting
+        return self.out / self.name
 
     @property
     def total_updates(self) -> int:
