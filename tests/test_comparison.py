@@ -8,7 +8,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -18,8 +20,8 @@ from learner.config import LearnerConfig
 from learner.replay import ReplayBuffer
 from rlif.comparison.probe import critic_preferences
 from rlif.comparison.scenes import demo_scene, eval_scenes, train_scene
-from rlif.comparison.settings import METHODS, RunSpec, SweepConfig, all_runs, run_learner_config
-from rlif.comparison.world import cube_pose
+from rlif.comparison.settings import METHODS, PROPRIO_DIM, RunSpec, SweepConfig, all_runs, run_learner_config
+from rlif.comparison.world import STATE_CENTRE, STATE_SPREAD, CubePoseState, cube_pose
 from rlif.sim_config import SIM_LEARNER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,3 +171,42 @@ def test_a_gripper_frame_sweep_keeps_apart_and_needs_the_state_setting() -> None
     assert SweepConfig(cube_frame="gripper").folder != SweepConfig().folder
     with pytest.raises(ValueError, match="state setting only"):
         SweepConfig(setting="image", cube_frame="gripper")
+
+
+STUB_ROBOT = {"sim_cube_pos": [0.55, 0.05, 0.025], "sim_cube_quat": [1.0, 0.0, 0.0, 0.0], "tcp_pos": [0.5, 0.0, 0.2]}
+
+
+class _RobotStub(gym.Env):
+    """Proprio state 1, 2, ..., 13 and the robot map `CubePoseState` reads, on reset and step."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Dict({"state": gym.spaces.Box(0.0, 20.0, (PROPRIO_DIM,), np.float32)})
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        return {"state": np.arange(1, PROPRIO_DIM + 1, dtype=np.float32)}, {"robot": STUB_ROBOT}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, info = self.reset()
+        return obs, 0.0, False, False, info
+
+
+def test_standardised_state_inputs_shift_and_scale_every_entry_and_keep_the_bounds_consistent() -> None:
+    measured, standardised = CubePoseState(_RobotStub()), CubePoseState(_RobotStub(), standardise=True)
+    raw = measured.reset()[0]["state"]
+    np.testing.assert_allclose(raw[PROPRIO_DIM:], [0.55, 0.05, 0.025, 0.0, 1.0], atol=1e-6)
+    for state in (standardised.reset()[0]["state"], standardised.step(np.zeros(7))[0]["state"]):
+        assert state.dtype == np.float32
+        np.testing.assert_allclose(state, (raw - STATE_CENTRE) / STATE_SPREAD, rtol=1e-6)
+    np.testing.assert_allclose(state[PROPRIO_DIM : PROPRIO_DIM + 2], [1.0, 0.05 / 0.065], rtol=1e-5)
+    for env, observed in ((measured, raw), (standardised, state)):
+        space = env.observation_space
+        assert isinstance(space, gym.spaces.Dict) and space["state"].contains(observed)
+
+
+def test_standardised_inputs_keep_their_runs_apart_and_need_the_world_frame_state_setting() -> None:
+    assert SweepConfig(state_inputs="standardised").folder.name == "state_standardised"
+    with pytest.raises(ValueError, match="state-inputs"):
+        SweepConfig(setting="image", state_inputs="standardised")
+    with pytest.raises(ValueError, match="state-inputs"):
+        SweepConfig(cube_frame="gripper", state_inputs="standardised")

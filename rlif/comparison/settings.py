@@ -13,6 +13,7 @@ from rlif.sim_config import SIM_LEARNER
 
 Setting = Literal["state", "image"]
 CubeFrame = Literal["world", "gripper"]
+StateInputs = Literal["metres", "standardised"]
 LEVELS = ("good", "medium", "poor")
 """The scripted expert's presets, strongest first (nominal success about 90 %, 50 %, 20 %)."""
 PROPRIO_DIM = 13
@@ -60,6 +61,10 @@ class SweepConfig:
     cube_frame: CubeFrame = "world"
     """State setting: the cube's position in the world, or relative to the gripper (cube minus
     gripper position, world axes; a diagnostic)."""
+    state_inputs: StateInputs = "metres"
+    """State setting: the state vector as measured (metres, radians, m/s), or standardised, each
+    entry shifted and scaled by fixed constants to about zero mean and unit spread (a diagnostic;
+    world frame only)."""
     levels: tuple[str, ...] = LEVELS
     """Expert presets (the rows of the table)."""
     methods: tuple[str, ...] = tuple(METHODS)
@@ -101,6 +106,8 @@ class SweepConfig:
             raise ValueError("seeds, env_steps, eval_episodes, eval_points and workers must be >= 1")
         if self.images and self.cube_frame != "world":
             raise ValueError("--cube-frame applies to the state setting only (the image setting has no cube pose)")
+        if self.state_inputs != "metres" and (self.images or self.cube_frame != "world"):
+            raise ValueError("--state-inputs standardised applies to the state setting, cube in the world frame, only")
 
     @property
     def images(self) -> bool:
@@ -108,8 +115,10 @@ class SweepConfig:
 
     @property
     def name(self) -> str:
-        """The setting, and the cube's frame where it is not the world's (its runs are apart)."""
-        return self.setting if self.cube_frame == "world" else f"{self.setting}_cube_{self.cube_frame}"
+        """The setting, with the cube's frame and the state's inputs where they are not the defaults
+        (their runs are kept apart)."""
+        name = self.setting if self.cube_frame == "world" else f"{self.setting}_cube_{self.cube_frame}"
+        return name if self.state_inputs == "metres" else f"{name}_{self.state_inputs}"
 
     @property
     def folder(self) -> Path:

@@ -28,6 +28,20 @@ from teleop.stream import ProposalSubscriber
 from wire.ports import local
 
 SERVER_START_TIMEOUT = 60.0
+# fmt: off
+STATE_CENTRE = np.array([
+    0.48, 0.0, 0.19,  0.0, 0.0, -0.1,  0.0, 0.0, 0.0,  0.0, 0.0, 0.0,  0.04,  # proprio
+    0.5, 0.0, 0.03,  0.0, 0.0,  # cube pose
+], np.float32)
+STATE_SPREAD = np.array([
+    0.07, 0.07, 0.11,  0.09, 0.1, 0.45,  0.07, 0.06, 0.11,  0.15, 0.15, 0.2,  0.04,
+    0.05, 0.065, 0.02,  1.0, 1.0,
+], np.float32)
+# fmt: on
+"""`--state-inputs standardised`: the state setting's vector (proprio: TCP position, rotation
+vector, linear and angular velocity, gripper width; then the cube's world position and yaw as
+sin, cos) minus `STATE_CENTRE`, over `STATE_SPREAD`: the mean and standard deviation over the
+state sweep's 180 demonstrations (every level and seed), rounded."""
 
 
 def cube_pose(robot: dict[str, Any], frame: CubeFrame = "world") -> np.ndarray:
@@ -42,26 +56,28 @@ def cube_pose(robot: dict[str, Any], frame: CubeFrame = "world") -> np.ndarray:
 
 
 class CubePoseState(gym.Wrapper):
-    """Appends the cube's pose (`cube_pose`) to the observation's state vector."""
+    """Appends the cube's pose (`cube_pose`) to the observation's state vector, and standardises
+    the whole vector if asked (`STATE_CENTRE`, `STATE_SPREAD`)."""
 
-    def __init__(self, env: gym.Env, frame: CubeFrame = "world") -> None:
+    def __init__(self, env: gym.Env, frame: CubeFrame = "world", standardise: bool = False) -> None:
         super().__init__(env)
         self.frame = frame
+        self.standardise = standardise
         space = env.observation_space
         assert isinstance(space, gym.spaces.Dict)
         state = space["state"]
         assert isinstance(state, gym.spaces.Box)
         bound = np.full(CUBE_POSE_DIM, 2.0, np.float32)
-        self.observation_space = gym.spaces.Dict(
-            {
-                **space.spaces,
-                "state": gym.spaces.Box(np.concatenate([state.low, -bound]), np.concatenate([state.high, bound])),
-            }
-        )
+        low, high = np.concatenate([state.low, -bound]), np.concatenate([state.high, bound])
+        if standardise:
+            low, high = (low - STATE_CENTRE) / STATE_SPREAD, (high - STATE_CENTRE) / STATE_SPREAD
+        self.observation_space = gym.spaces.Dict({**space.spaces, "state": gym.spaces.Box(low, high)})
 
     def _with_pose(self, obs: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-        pose = cube_pose(info["robot"], self.frame)
-        return {**obs, "state": np.concatenate([obs["state"], pose]).astype(np.float32)}
+        state = np.concatenate([obs["state"], cube_pose(info["robot"], self.frame)]).astype(np.float32)
+        if self.standardise:
+            state = (state - STATE_CENTRE) / STATE_SPREAD
+        return {**obs, "state": state}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
@@ -96,7 +112,9 @@ class SimWorld:
                 max_episode_steps=self.config.episode_steps,
             )
         )
-        return robot if self.config.images else CubePoseState(robot, self.config.cube_frame)
+        if self.config.images:
+            return robot
+        return CubePoseState(robot, self.config.cube_frame, standardise=self.config.state_inputs == "standardised")
 
     @contextlib.contextmanager
     def operated_env(self, operator: OperatorConfig) -> Iterator[InterventionWrapper]:
