@@ -45,6 +45,11 @@ state sweep's 180 demonstrations (every level and seed), rounded, except the cub
 0.02: it deviates 0.007 resting, 0.07 lifted) and the yaw's sine and cosine (left as they are)."""
 
 
+def standardised(state: np.ndarray) -> np.ndarray:
+    """The state setting's vector (or its bounds) shifted by `STATE_CENTRE` and scaled by `STATE_SPREAD`."""
+    return (state - STATE_CENTRE) / STATE_SPREAD
+
+
 def cube_pose(robot: dict[str, Any], frame: CubeFrame = "world") -> np.ndarray:
     """The cube's position (in the world, or minus the gripper's) and its yaw as (sin 4 yaw,
     cos 4 yaw), from the sim's privileged state."""
@@ -71,14 +76,12 @@ class CubePoseState(gym.Wrapper):
         bound = np.full(CUBE_POSE_DIM, 2.0, np.float32)
         low, high = np.concatenate([state.low, -bound]), np.concatenate([state.high, bound])
         if standardise:
-            low, high = (low - STATE_CENTRE) / STATE_SPREAD, (high - STATE_CENTRE) / STATE_SPREAD
+            low, high = standardised(low), standardised(high)
         self.observation_space = gym.spaces.Dict({**space.spaces, "state": gym.spaces.Box(low, high)})
 
     def _with_pose(self, obs: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         state = np.concatenate([obs["state"], cube_pose(info["robot"], self.frame)]).astype(np.float32)
-        if self.standardise:
-            state = (state - STATE_CENTRE) / STATE_SPREAD
-        return {**obs, "state": state}
+        return {**obs, "state": standardised(state) if self.standardise else state}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
